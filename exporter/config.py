@@ -1,0 +1,268 @@
+"""Configuration: YAML, strict, with `${ENV}` interpolation for secrets.
+
+Every field has a default except each cluster's `bootstrap_servers`. Unknown keys and wrong types are
+errors that name the field and the fix (a ConfigError, turned into exit code 2 by the CLI).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(Exception):
+    """A user-caused configuration problem; the message names the field and what is expected."""
+
+
+@dataclass(frozen=True)
+class ZooKeeperConfig:
+    # host:port[,host:port][/chroot], as Kafka's zookeeper.connect.
+    connect: str
+    timeout_seconds: float = 5.0
+
+
+@dataclass(frozen=True)
+class CollectionConfig:
+    interval_seconds: float = 30.0
+    # Deadline for one whole cycle; what has not answered by then is recorded as an error.
+    timeout_seconds: float = 20.0
+    # Timeout of each single request to Kafka or ZooKeeper.
+    request_timeout_seconds: float = 10.0
+    # Random delay added to each interval so several exporters do not hit a cluster in lockstep.
+    jitter_seconds: float = 1.0
+
+
+@dataclass(frozen=True)
+class TopicPolicy:
+    """A per-topic override of the desired replication factor and min.insync.replicas.
+    Give exactly one of `name` (exact topic name) or `regex` (matched against the whole name)."""
+
+    name: str | None = None
+    regex: str | None = None
+    replication_factor: int | None = None
+    min_insync_replicas: int | None = None
+
+
+@dataclass(frozen=True)
+class PolicyConfig:
+    """What the team decided. The defaults catch the seed's failure: RF-1 topics and missing min ISR."""
+
+    # Desired replication factor; capped at the number of live brokers.
+    replication_factor: int = 3
+    min_insync_replicas: int = 2
+    # Overrides, first match wins.
+    topics: tuple[TopicPolicy, ...] = ()
+    # Regexes (whole name) of topics the policy ignores.
+    exclude_topics: tuple[str, ...] = ()
+    # Broker ids that should be live; empty means "not checked" unless expected_broker_count is set.
+    expected_brokers: tuple[int, ...] = ()
+    expected_broker_count: int | None = None
+    # Broker settings that must have these values, e.g. {"auto.create.topics.enable": "false"}.
+    broker_settings: dict[str, str] = field(
+        default_factory=lambda: {"auto.create.topics.enable": "false", "unclean.leader.election.enable": "false"}
+    )
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    bootstrap_servers: str
+    # Name of the cluster: selects it with /metrics?cluster=NAME. Required when several clusters are listed.
+    name: str = "default"
+    # librdkafka settings (security.protocol, sasl.*, ssl.*), passed as-is to confluent-kafka.
+    client: dict[str, str] = field(default_factory=dict)
+    zookeeper: ZooKeeperConfig | None = None
+    collection: CollectionConfig = field(default_factory=CollectionConfig)
+    policy: PolicyConfig = field(default_factory=PolicyConfig)
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    listen_address: str = "0.0.0.0:9340"
+
+
+@dataclass(frozen=True)
+class Config:
+    clusters: tuple[ClusterConfig, ...]
+    web: WebConfig = field(default_factory=WebConfig)
+    log_level: str = "info"
+
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _expand_env(value: str, path: str) -> str:
+    def sub(m: re.Match[str]) -> str:
+        name, default = m.group(1), m.group(2)
+        if name in os.environ:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise ConfigError(f"{path}: environment variable {name} is not set (set it, or write ${{{name}:-default}})")
+
+    return _ENV.sub(sub, value)
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in typing.get_args(tp) if a is not type(None))
+    if dataclasses.is_dataclass(tp):
+        return "a mapping"
+    if origin is dict:
+        return "a mapping of strings"
+    if origin is tuple:
+        return "a list"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, str(tp))
+
+
+def _convert(tp: Any, value: Any, path: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _convert(args[0], value, path)
+    if dataclasses.is_dataclass(tp):
+        return _build(typing.cast(type, tp), value, path)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected {_type_name(tp)}, got {type(value).__name__}")
+        out = {}
+        for k, raw in value.items():
+            v = ("true" if raw else "false") if isinstance(raw, bool) else raw
+            if not isinstance(v, str | int | float):
+                raise ConfigError(f"{path}.{k}: expected a string or number, got {type(v).__name__}")
+            out[str(k)] = _expand_env(str(v), f"{path}.{k}")
+        return out
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{path}: expected a list, got {type(value).__name__}")
+        (item,) = typing.get_args(tp)[:1]
+        return tuple(_convert(item, v, f"{path}[{i}]") for i, v in enumerate(value))
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return _expand_env(value, path)
+    raise TypeError(f"unsupported config type {tp!r} at {path}")  # a bug in this module, not user input
+
+
+def _build(cls: type, data: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path or 'config'}: expected a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(sorted(fields))}"
+            raise ConfigError(f"{_join(path, str(key))}: unknown key{hint}")
+    kwargs = {}
+    for name, f in fields.items():
+        sub = _join(path, name)
+        if name in data:
+            kwargs[name] = _convert(hints[name], data[name], sub)
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{sub}: required key is missing")
+    return cls(**kwargs)
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _validate(cfg: Config) -> None:
+    if not cfg.clusters:
+        raise ConfigError("clusters: list at least one cluster with its bootstrap_servers")
+    names = [c.name for c in cfg.clusters]
+    for i, c in enumerate(cfg.clusters):
+        if names.count(c.name) > 1:
+            raise ConfigError(f"clusters[{i}].name: '{c.name}' is used twice; give each cluster a unique name")
+        if not c.bootstrap_servers.strip():
+            raise ConfigError(f"clusters[{i}].bootstrap_servers: must list at least one host:port")
+        col = c.collection
+        if col.interval_seconds <= 0:
+            raise ConfigError(f"clusters[{i}].collection.interval_seconds: must be > 0")
+        if col.timeout_seconds <= 0:
+            raise ConfigError(f"clusters[{i}].collection.timeout_seconds: must be > 0")
+        if col.request_timeout_seconds <= 0 or col.request_timeout_seconds > col.timeout_seconds:
+            raise ConfigError(
+                f"clusters[{i}].collection.request_timeout_seconds: must be > 0 and not above timeout_seconds"
+            )
+        _validate_policy(c.policy, f"clusters[{i}].policy")
+    if cfg.log_level not in _LOG_LEVELS:
+        raise ConfigError(f"log_level: expected one of {', '.join(_LOG_LEVELS)}, got {cfg.log_level!r}")
+    _host, sep, port = cfg.web.listen_address.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ConfigError(f"web.listen_address: expected host:port (e.g. 0.0.0.0:9340), got {cfg.web.listen_address!r}")
+
+
+def _validate_regex(pattern: str, path: str) -> None:
+    try:
+        re.compile(pattern)
+    except re.error as e:
+        raise ConfigError(f"{path}: not a valid regular expression: {e}") from None
+
+
+def _validate_policy(p: PolicyConfig, path: str) -> None:
+    if p.replication_factor < 1:
+        raise ConfigError(f"{path}.replication_factor: must be at least 1")
+    if p.min_insync_replicas < 1:
+        raise ConfigError(f"{path}.min_insync_replicas: must be at least 1")
+    for j, t in enumerate(p.topics):
+        where = f"{path}.topics[{j}]"
+        if (t.name is None) == (t.regex is None):
+            raise ConfigError(f"{where}: give exactly one of 'name' (exact topic) or 'regex'")
+        if t.regex is not None:
+            _validate_regex(t.regex, f"{where}.regex")
+        for key in ("replication_factor", "min_insync_replicas"):
+            v = getattr(t, key)
+            if v is not None and v < 1:
+                raise ConfigError(f"{where}.{key}: must be at least 1")
+    for j, rx in enumerate(p.exclude_topics):
+        _validate_regex(rx, f"{path}.exclude_topics[{j}]")
+    if p.expected_broker_count is not None and p.expected_broker_count < 1:
+        raise ConfigError(f"{path}.expected_broker_count: must be at least 1")
+
+
+def parse_config(data: Any) -> Config:
+    if data is None:
+        raise ConfigError("config: the file is empty; list at least one cluster under 'clusters:'")
+    cfg = typing.cast(Config, _build(Config, data, ""))
+    _validate(cfg)
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read config file: {e.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(e, 'problem', e)}") from None
+    return parse_config(data)

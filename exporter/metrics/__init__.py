@@ -1,0 +1,1 @@
+"""Metric definitions (one table, shared by code and README) and their rendering."""

@@ -1,0 +1,66 @@
+"""The exporter's own health for one cluster -> samples."""
+
+from __future__ import annotations
+
+import platform
+from collections import Counter
+from dataclasses import dataclass, field
+from importlib import metadata
+
+import confluent_kafka
+
+from exporter import __version__
+from exporter.metrics import definitions as m
+from exporter.metrics.render import Samples
+
+SOURCES = ("admin", "kafka_api", "zookeeper")
+
+
+@dataclass
+class HealthState:
+    """Counters that live across cycles (the snapshot itself only knows one cycle)."""
+
+    cycles: int = 0
+    last_duration: float | None = None
+    last_success: float | None = None  # wall time the last successful cycle started
+    errors: Counter[tuple[str, str]] = field(default_factory=Counter)
+    requests: Counter[tuple[str, str]] = field(default_factory=Counter)
+    last_requests: dict[tuple[str, str], int] = field(default_factory=dict)
+    sources_failed: set[str] = field(default_factory=set)
+    sources_used: set[str] = field(default_factory=set)
+
+
+def _version(dist: str) -> str:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def build_info_labels() -> dict[str, str]:
+    return {
+        "version": __version__,
+        "python_version": platform.python_version(),
+        "confluent_kafka_version": confluent_kafka.version()[0],
+        "librdkafka_version": confluent_kafka.libversion()[0],
+        "kafka_python_version": _version("kafka-python"),
+    }
+
+
+def health_samples(h: HealthState, build: dict[str, str]) -> Samples:
+    s = Samples()
+    s.info(m.BUILD_INFO, **build)
+    s.add(m.CYCLES, h.cycles)
+    if h.last_duration is not None:
+        s.add(m.CYCLE_DURATION, h.last_duration)
+    if h.last_success is not None:
+        s.add(m.LAST_SUCCESS, h.last_success)
+    for src in sorted(h.sources_used):
+        s.add(m.SOURCE_UP, 0 if src in h.sources_failed else 1, source=src)
+    for (src, call), n in h.errors.items():
+        s.add(m.ERRORS, n, source=src, call=call)
+    for (src, api), n in h.requests.items():
+        s.add(m.REQUESTS, n, source=src, api=api)
+    for (src, api), n in h.last_requests.items():
+        s.add(m.LAST_CYCLE_REQUESTS, n, source=src, api=api)
+    return s

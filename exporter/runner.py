@@ -1,0 +1,127 @@
+"""One background collection loop per cluster. Each cycle: collect (in a thread), analyse, render once.
+Scrapes read the last rendered bytes; they never wait on Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+from exporter.collect import ClusterCollector
+from exporter.config import ClusterConfig
+from exporter.metrics import definitions as m
+from exporter.metrics.health import HealthState, build_info_labels, health_samples
+from exporter.metrics.overview import overview_samples
+from exporter.metrics.render import Samples, gzip_bytes, render_text
+from exporter.model import ClusterSnapshot, SourceError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    text: bytes
+    gzipped: bytes
+    data_taken_at: float | None  # start of the successful cycle whose data this is; None if none yet
+
+
+def render_snapshot(snap: ClusterSnapshot, health: HealthState, build: dict[str, str]) -> Samples:
+    s = health_samples(health, build)
+    s.merge(overview_samples(snap))
+    return s
+
+
+class ClusterRunner:
+    def __init__(self, cfg: ClusterConfig) -> None:
+        self.cfg = cfg
+        self.health = HealthState()
+        self._build = build_info_labels()
+        self._collector = ClusterCollector(cfg)
+        self._busy = False  # a collection thread is still running (it outlived its deadline)
+        self.last_snapshot: ClusterSnapshot | None = None
+        self.rendered = Rendered(b"", b"", None)
+        self._publish(ClusterSnapshot(taken_at=time.time()))
+
+    @property
+    def ready(self) -> bool:
+        return self.health.last_success is not None
+
+    def exposition(self, gzip: bool) -> bytes:
+        """The last rendered metrics plus the snapshot age, which only scrape time knows."""
+        r = self.rendered
+        tail = b""
+        if r.data_taken_at is not None:
+            age = max(0.0, time.time() - r.data_taken_at)
+            tail = (
+                f"# HELP {m.SNAPSHOT_AGE.name} {m.SNAPSHOT_AGE.help}\n"
+                f"# TYPE {m.SNAPSHOT_AGE.name} gauge\n{m.SNAPSHOT_AGE.name} {age:.3f}\n"
+            ).encode()
+        if gzip:
+            # Concatenated gzip members form one valid gzip stream (RFC 1952), so the big part is
+            # compressed once per cycle and only the small tail per scrape.
+            return r.gzipped + (gzip_bytes(tail) if tail else b"")
+        return r.text + tail
+
+    async def run_once(self) -> ClusterSnapshot:
+        col = self.cfg.collection
+        started = time.monotonic()
+        if self._busy:
+            snap = ClusterSnapshot(
+                taken_at=time.time(),
+                errors=(SourceError("admin", "cycle", "previous collection still running past its deadline"),),
+            )
+        else:
+            self._busy = True
+            task = asyncio.ensure_future(asyncio.to_thread(self._collect_and_release))
+            try:
+                # The collector bounds each call; this outer bound is the promise that a cycle always ends.
+                snap = await asyncio.wait_for(asyncio.shield(task), col.timeout_seconds + 5)
+            except TimeoutError:
+                snap = ClusterSnapshot(
+                    taken_at=time.time(), errors=(SourceError("admin", "cycle", "collection deadline exceeded"),)
+                )
+        self._account(snap, time.monotonic() - started)
+        self._publish(snap)
+        return snap
+
+    def _collect_and_release(self) -> ClusterSnapshot:
+        try:
+            return self._collector.collect()
+        finally:
+            self._busy = False
+
+    def _account(self, snap: ClusterSnapshot, duration: float) -> None:
+        h = self.health
+        h.cycles += 1
+        h.last_duration = duration
+        for err in snap.errors:
+            h.errors[(err.source, err.call)] += 1
+            log.warning("cluster %s: %s %s failed: %s", self.cfg.name, err.source, err.call, err.message)
+        h.requests.update(snap.requests)
+        h.last_requests = dict(snap.requests)
+        h.sources_used |= {src for src, _ in snap.requests}
+        h.sources_failed = {e.source for e in snap.errors}
+        if snap.brokers is not None:
+            h.last_success = snap.taken_at
+            self.last_snapshot = snap
+
+    def _publish(self, snap: ClusterSnapshot) -> None:
+        text = render_text(render_snapshot(snap, self.health, self._build))
+        data_at = snap.taken_at if snap.brokers is not None else self.health.last_success
+        self.rendered = Rendered(text, gzip_bytes(text), data_at)
+
+    async def run_forever(self) -> None:
+        col = self.cfg.collection
+        while True:
+            started = time.monotonic()
+            try:
+                await self.run_once()
+            except Exception:  # a bug in analysis must not stop collection; it is logged with its trace
+                log.exception("cluster %s: collection cycle failed", self.cfg.name)
+            elapsed = time.monotonic() - started
+            await asyncio.sleep(max(0.0, col.interval_seconds - elapsed) + random.uniform(0, col.jitter_seconds))
+
+    def close(self) -> None:
+        self._collector.close()

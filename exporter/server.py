@@ -1,0 +1,73 @@
+"""HTTP: /metrics (last rendered exposition, per cluster), /healthz, /ready, and a landing page.
+Handlers only read what the runners rendered; none of them calls Kafka."""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import quote
+
+from aiohttp import web
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
+
+from exporter import __version__
+from exporter.runner import ClusterRunner
+
+RUNNERS = web.AppKey[dict[str, ClusterRunner]]("runners")
+
+
+def _pick(request: web.Request) -> ClusterRunner:
+    runners = request.app[RUNNERS]
+    name = request.query.get("cluster")
+    if name is None:
+        if len(runners) == 1:
+            return next(iter(runners.values()))
+        raise web.HTTPBadRequest(
+            text=f"several clusters are configured; choose one with ?cluster=NAME ({', '.join(sorted(runners))})\n"
+        )
+    if name not in runners:
+        raise web.HTTPNotFound(text=f"unknown cluster {name!r}; configured: {', '.join(sorted(runners))}\n")
+    return runners[name]
+
+
+async def metrics(request: web.Request) -> web.Response:
+    runner = _pick(request)
+    gz = "gzip" in request.headers.get("Accept-Encoding", "")
+    body = runner.exposition(gzip=gz)
+    headers = {"Content-Type": CONTENT_TYPE_PLAIN_0_0_4}
+    if gz:
+        headers["Content-Encoding"] = "gzip"
+    return web.Response(body=body, headers=headers)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def ready(request: web.Request) -> web.Response:
+    waiting = [name for name, r in request.app[RUNNERS].items() if not r.ready]
+    if waiting:
+        return web.Response(status=503, text=f"no successful collection yet for: {', '.join(sorted(waiting))}\n")
+    return web.Response(text="ready\n")
+
+
+async def index(request: web.Request) -> web.Response:
+    names: list[str] = sorted(request.app[RUNNERS].keys())
+    links = "".join(
+        f'<li><a href="/metrics?cluster={quote(n)}">/metrics?cluster={html.escape(n)}</a></li>' for n in names
+    )
+    page = (
+        "<html><head><title>kafka-cluster-exporter</title></head><body>"
+        f"<h1>kafka-cluster-exporter {__version__}</h1><ul>{links}"
+        '<li><a href="/healthz">/healthz</a></li><li><a href="/ready">/ready</a></li></ul></body></html>'
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+def make_app(runners: dict[str, ClusterRunner]) -> web.Application:
+    app = web.Application()
+    app[RUNNERS] = runners
+    app.router.add_get("/", index)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/ready", ready)
+    return app

@@ -1,0 +1,1 @@
+"""I/O only: each source reads one system and returns plain data; failures are recorded, not raised."""
