@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if cfg.log_level != "debug":
+        # kafka-python logs every connection at INFO; its failures reach us as recorded errors anyway.
+        logging.getLogger("kafka").setLevel(logging.WARNING)
     try:
         asyncio.run(serve(cfg, args.listen or cfg.web.listen_address))
     except ConfigError as e:

@@ -7,7 +7,7 @@ import dataclasses
 import time
 
 from exporter.config import ClusterConfig
-from exporter.model import ClusterSnapshot, Topic
+from exporter.model import ClusterSnapshot, ConfigValue, LogDir, Topic
 from exporter.sources import admin as admin_source
 from exporter.sources.kafka_api import KafkaApiSource
 from exporter.sources.recorder import CycleRecorder
@@ -40,12 +40,35 @@ class ClusterCollector:
                 reassignments_known = True
                 topics = _with_reassignments(topics, moving)
 
+        topic_configs: dict[str, dict[str, ConfigValue]] = {}
+        broker_configs: dict[int, dict[str, ConfigValue]] = {}
+        log_dirs: dict[int, tuple[LogDir, ...]] = {}
+        mode = fenced = elr_enabled = None
+        if topics is not None:
+            topic_configs = admin_source.read_topic_configs(self._admin, rec, [t.name for t in topics])
+        if brokers is not None:
+            ids = [b.id for b in brokers]
+            broker_configs = admin_source.read_broker_configs(self._admin, rec, ids)
+            mode = cluster_mode(broker_configs)
+            features = self._kafka_api.finalized_features(rec)
+            if features is not None:
+                elr_enabled = features.get("eligible.leader.replicas.version", 0) >= 1
+            if mode == "kraft":
+                fenced = self._kafka_api.fenced_brokers(rec)
+            log_dirs = self._kafka_api.log_dirs(rec, ids)
+
         return ClusterSnapshot(
             taken_at=taken_at,
             cluster_id=cluster_id,
+            mode=mode,
             brokers=brokers,
+            fenced_brokers=fenced,
+            elr_enabled=elr_enabled,
             topics=topics,
             reassignments_known=reassignments_known,
+            topic_configs=topic_configs,
+            broker_configs=broker_configs,
+            log_dirs=log_dirs,
             errors=tuple(rec.errors),
             requests=dict(rec.requests),
         )
@@ -66,3 +89,15 @@ def _with_reassignments(
         )
         out.append(dataclasses.replace(t, partitions=parts))
     return tuple(out)
+
+
+def cluster_mode(broker_configs: dict[int, dict[str, ConfigValue]]) -> str | None:
+    """ "kraft" when brokers have process.roles, "zookeeper" when they have zookeeper.connect."""
+    for cfg in broker_configs.values():
+        roles = cfg.get("process.roles")
+        if roles is not None and roles.value:
+            return "kraft"
+        zk = cfg.get("zookeeper.connect")
+        if zk is not None and zk.value:
+            return "zookeeper"
+    return None

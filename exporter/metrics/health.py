@@ -41,7 +41,7 @@ def build_info_labels() -> dict[str, str]:
     return {
         "version": __version__,
         "python_version": platform.python_version(),
-        "confluent_kafka_version": confluent_kafka.version()[0],
+        "confluent_kafka_version": _version("confluent-kafka"),
         "librdkafka_version": confluent_kafka.libversion()[0],
         "kafka_python_version": _version("kafka-python"),
     }

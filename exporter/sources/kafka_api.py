@@ -3,11 +3,13 @@ they land, DescribeLogDirs and DescribeQuorum). Blocking client: called from the
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import Any
 
 from kafka.admin import KafkaAdminClient
 
+from exporter.model import LogDir
 from exporter.sources.recorder import CycleRecorder
 
 SOURCE = "kafka_api"
@@ -81,3 +83,55 @@ class KafkaApiSource:
             (tp.topic, tp.partition): (tuple(v["adding_replicas"]), tuple(v["removing_replicas"]))
             for tp, v in raw.items()
         }
+
+    def fenced_brokers(self, rec: CycleRecorder) -> tuple[int, ...] | None:
+        """KRaft brokers registered but fenced (DescribeCluster v2, Kafka >= 4.0); None where unsupported."""
+        raw = rec.call(SOURCE, "describe_cluster", lambda: self._client().describe_cluster())
+        if raw is None:
+            self.reset()
+            return None
+        brokers = raw.get("brokers") or []
+        if not brokers or "is_fenced" not in brokers[0]:
+            return None
+        return tuple(sorted(b["broker_id"] for b in brokers if b.get("is_fenced")))
+
+    def finalized_features(self, rec: CycleRecorder) -> dict[str, int] | None:
+        """Finalized feature levels (e.g. metadata.version, eligible.leader.replicas.version)."""
+        raw = rec.call(SOURCE, "describe_features", lambda: self._client().describe_features())
+        if raw is None:
+            self.reset()
+            return None
+        return {name: int(levels[1]) for name, levels in (raw.get("finalized_features") or {}).items()}
+
+    def _describe_log_dirs(self, broker: int) -> Any:
+        return self._client().describe_log_dirs(brokers=[broker])
+
+    def log_dirs(self, rec: CycleRecorder, broker_ids: list[int]) -> dict[int, tuple[LogDir, ...]]:
+        """Log dirs of each broker, asked one broker at a time so one unresponsive broker only costs its own
+        entry (and one timeout), not everyone's."""
+        out: dict[int, tuple[LogDir, ...]] = {}
+        for b in broker_ids:
+            raw = rec.call(SOURCE, "describe_log_dirs", functools.partial(self._describe_log_dirs, b))
+            if raw is None:
+                continue
+            dirs = []
+            for entry in raw:
+                for d in entry["log_dirs"]:
+                    sizes = {
+                        (t["name"], p["partition_index"]): int(p["partition_size"])
+                        for t in d.get("topics", [])
+                        for p in t.get("partitions", [])
+                    }
+                    total, usable = d.get("total_bytes", -1), d.get("usable_bytes", -1)
+                    dirs.append(
+                        LogDir(
+                            broker=entry["broker"],
+                            path=d["log_dir"],
+                            error=None if d["error_code"] == 0 else f"error code {d['error_code']}",
+                            total_bytes=None if total is None or total < 0 else int(total),
+                            usable_bytes=None if usable is None or usable < 0 else int(usable),
+                            replica_bytes=sizes,
+                        )
+                    )
+            out[b] = tuple(dirs)
+        return out

@@ -1,0 +1,182 @@
+"""Issue 2 end to end: a real cluster -> the exporter -> /metrics, in ZooKeeper mode and KRaft mode."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from confluent_kafka import TopicCollection
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from harness.cluster import Cluster
+from tests.integration.scrape import Series, cluster_config, one, parse, running_exporter, values
+
+pytestmark = pytest.mark.cluster
+
+# How long the cluster takes to notice a dead broker (the harness sets both timeouts to 6 s), plus margin
+# for a busy 2-core machine.
+DETECTION_S = 6 + 10
+
+
+def create_topics(admin: AdminClient, topics: list[tuple[str, int, int]]) -> None:
+    futures = admin.create_topics([NewTopic(n, p, r) for n, p, r in topics])
+    for f in futures.values():
+        try:
+            f.result(30)
+        except Exception as e:
+            if "TOPIC_ALREADY_EXISTS" not in str(e):
+                raise
+
+
+def admin_truth(admin: AdminClient) -> dict[str, Any]:
+    """What the Admin API says, read with calls other than the ones the exporter uses (DescribeTopics)."""
+    brokers = sorted(n.id for n in admin.describe_cluster(request_timeout=10).result().nodes)
+    names = list(admin.list_topics(timeout=10).topics)
+    described = admin.describe_topics(TopicCollection(names), request_timeout=10)
+    partitions, urp = {}, {}
+    for name, fut in described.items():
+        td = fut.result()
+        partitions[name] = len(td.partitions)
+        urp[name] = sum(1 for p in td.partitions if len(p.isr) < len(p.replicas))
+    return {"brokers": brokers, "partitions": partitions, "urp": urp}
+
+
+def exported(s: Series) -> dict[str, Any]:
+    return {
+        "brokers": sorted(int(dict(k)["broker_id"]) for k in values(s, "kafka_broker_info")),
+        "partitions": {dict(k)["topic"]: int(v) for k, v in values(s, "kafka_topic_partitions").items()},
+        "urp": {dict(k)["topic"]: int(v) for k, v in values(s, "kafka_topic_under_replicated_partitions").items()},
+    }
+
+
+async def agreeing_scrape(exp: Any, admin: AdminClient, attempts: int = 10) -> tuple[dict[str, Any], Series]:
+    """A scrape compared at a moment when Admin API reads before and after it agree, so ISR churn on a
+    busy machine cannot make the comparison flaky."""
+    for _ in range(attempts):
+        before = await asyncio.to_thread(admin_truth, admin)
+        await exp.next_cycles(1)
+        s = await exp.scrape()
+        after = await asyncio.to_thread(admin_truth, admin)
+        if before == after:
+            return before, s
+        await asyncio.sleep(1)
+    raise AssertionError("the Admin API never agreed with itself across a scrape")
+
+
+@pytest.mark.parametrize("mode", ["zookeeper", "kraft"])
+async def test_metrics_match_admin_api(mode: str, request: pytest.FixtureRequest) -> None:
+    cluster: Cluster = request.getfixturevalue("zk_cluster" if mode == "zookeeper" else "kraft_cluster")
+    admin = cluster.admin_client()
+    create_topics(admin, [("found-orders", 6, 3), ("found-clicks", 3, 1)])
+    async with running_exporter(cluster_config(cluster.bootstrap_servers)) as exp:
+        truth, s = await agreeing_scrape(exp, admin)
+        assert exported(s) == truth
+        assert one(s, "kafka_brokers") == len(cluster.running_ids) == 3
+        assert truth["partitions"]["found-orders"] == 6
+        assert one(s, "kafka_topics") == len(truth["partitions"])
+        assert one(s, "kafka_exporter_source_up", source="admin") == 1
+        assert (one(s, "kafka_exporter_snapshot_age_seconds") or 99) < 5
+        assert await exp.status("/ready") == 200
+
+
+@pytest.mark.parametrize("mode", ["zookeeper", "kraft"])
+async def test_killed_broker_is_seen_and_recovers(mode: str, cluster_factory: Any) -> None:
+    cluster: Cluster = cluster_factory(mode, [1, 2, 3])
+    admin = cluster.admin_client()
+    create_topics(admin, [("kill-me", 6, 3)])
+    interval = 1.0
+    async with running_exporter(cluster_config(cluster.bootstrap_servers, interval)) as exp:
+        healthy = await exp.wait_for(
+            lambda s: (
+                one(s, "kafka_brokers") == 3 and one(s, "kafka_topic_under_replicated_partitions", topic="kill-me") == 0
+            ),
+            60,
+            "3 live brokers and no under-replicated partitions",
+        )
+        assert healthy
+        cluster.kill(2)
+        killed_at = time.monotonic()
+        await exp.wait_for(
+            lambda s: (
+                one(s, "kafka_brokers") == 2
+                and (one(s, "kafka_topic_under_replicated_partitions", topic="kill-me") or 0) == 6
+            ),
+            DETECTION_S + 2 * interval + 10,
+            "live brokers dropped to 2 and all 6 partitions of an RF-3 topic became under-replicated",
+        )
+        print(f"{mode}: broker loss visible after {time.monotonic() - killed_at:.1f}s")
+        await asyncio.to_thread(cluster.start_broker, 2)
+        await exp.wait_for(
+            lambda s: (
+                one(s, "kafka_brokers") == 3 and one(s, "kafka_topic_under_replicated_partitions", topic="kill-me") == 0
+            ),
+            90,
+            "broker 2 back and under-replicated partitions back to 0",
+        )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_unreachable_cluster_keeps_serving_own_metrics(tmp_path: Path) -> None:
+    dead = free_port()  # nothing listens here
+    port = free_port()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"web: {{listen_address: '127.0.0.1:{port}'}}\n"
+        f"clusters:\n  - bootstrap_servers: '127.0.0.1:{dead}'\n"
+        "    collection: {interval_seconds: 1, timeout_seconds: 3, request_timeout_seconds: 2}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--config", str(cfg)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        deadline = time.monotonic() + 60
+        errors = 0.0
+        while time.monotonic() < deadline:
+            try:
+                status, body = get(f"http://127.0.0.1:{port}/metrics")
+            except OSError:
+                time.sleep(0.3)
+                continue
+            assert status == 200
+            s = parse(body)
+            assert one(s, "kafka_brokers") is None, "no broker count may be invented for an unreachable cluster"
+            errors = one(s, "kafka_exporter_collection_errors_total", source="admin", call="describe_cluster") or 0
+            if errors >= 2:
+                assert one(s, "kafka_exporter_source_up", source="admin") == 0
+                assert one(s, "kafka_exporter_last_success_timestamp_seconds") is None
+                assert (one(s, "kafka_exporter_collection_cycles_total") or 0) >= 2
+                break
+            time.sleep(0.5)
+        assert errors >= 2, "failed cycles were not counted"
+        status, body = get(f"http://127.0.0.1:{port}/ready")
+        assert status == 503 and "no successful collection" in body
+        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        assert proc.poll() is None, "the exporter died"
+    finally:
+        os.kill(proc.pid, signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    assert proc.returncode == 0, out.decode()[-2000:]
+    assert b"Traceback" not in out

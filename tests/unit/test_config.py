@@ -1,0 +1,99 @@
+"""Config parsing: operator mistakes become one clear line naming the field; good configs keep defaults."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from exporter.config import ConfigError, load_config, parse_config
+
+
+def minimal(**extra: object) -> dict[str, object]:
+    return {"clusters": [{"bootstrap_servers": "127.0.0.1:9092", **extra}]}
+
+
+def test_minimal_config_takes_defaults() -> None:
+    cfg = parse_config(minimal())
+    c = cfg.clusters[0]
+    assert c.name == "default"
+    assert c.collection.interval_seconds == 30.0
+    assert c.policy.replication_factor == 3
+    assert c.policy.min_insync_replicas == 2
+    assert c.policy.broker_settings["auto.create.topics.enable"] == "false"
+    assert cfg.web.listen_address == "0.0.0.0:9340"
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (minimal(colection={}), "clusters[0].colection: unknown key; did you mean 'collection'?"),
+        (
+            minimal(collection={"interval_seconds": "fast"}),
+            "clusters[0].collection.interval_seconds: expected a number",
+        ),
+        ({"clusters": [{}]}, "clusters[0].bootstrap_servers: required key is missing"),
+        ({"clusters": []}, "clusters: list at least one cluster"),
+        (minimal(zookeeper={"conect": "x"}), "clusters[0].zookeeper.conect: unknown key; did you mean 'connect'?"),
+        (minimal(policy={"topics": [{"replication_factor": 3}]}), "give exactly one of 'name'"),
+        (minimal(policy={"exclude_topics": ["("]}), "clusters[0].policy.exclude_topics[0]: not a valid regular"),
+        ({"clusters": [{"bootstrap_servers": "a:1"}, {"bootstrap_servers": "b:1"}]}, "'default' is used twice"),
+        ({**minimal(), "web": {"listen_address": "9340"}}, "web.listen_address: expected host:port"),
+        (minimal(collection={"timeout_seconds": 5, "request_timeout_seconds": 10}), "not above timeout_seconds"),
+    ],
+)
+def test_bad_config_names_field_and_fix(data: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        parse_config(data)
+    assert message in str(e.value)
+
+
+def test_env_interpolation_for_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_PASSWORD", "s3cret")
+    cfg = parse_config(minimal(client={"sasl.password": "${KAFKA_PASSWORD}", "sasl.username": "${U:-alice}"}))
+    assert cfg.clusters[0].client == {"sasl.password": "s3cret", "sasl.username": "alice"}
+    with pytest.raises(ConfigError, match=r"clusters\[0\]\.client\.x: environment variable NOPE_NOT_SET"):
+        parse_config(minimal(client={"x": "${NOPE_NOT_SET}"}))
+
+
+def test_empty_policy_settings_turn_the_check_off() -> None:
+    assert parse_config(minimal(policy={"broker_settings": {}})).clusters[0].policy.broker_settings == {}
+
+
+def test_yaml_syntax_error_names_line(tmp_path: Path) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text("clusters:\n  - bootstrap_servers: [oops\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML at line \d+"):
+        load_config(p)
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("clusters:\n  - bootstrap_servers: a:1\n    intervall: 3\n", "clusters[0].intervall: unknown key"),
+        ("clusters:\n  - bootstrap_servers: a:1\n    collection: {interval_seconds: [1]}\n", "expected a number"),
+    ],
+)
+def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path, text: str, needle: str) -> None:
+    p = tmp_path / "c.yaml"
+    p.write_text(text)
+    r = subprocess.run(
+        [sys.executable, "-m", "exporter", "--config", str(p)], check=False, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in r.stderr
+
+
+def test_readme_config_example_is_valid(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = text.split("### Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("KAFKA_EXPORTER_PASSWORD", "x")
+    cfg = parse_config(yaml.safe_load(block))
+    assert cfg.clusters[0].policy.topics[0].regex == r"audit\..*"
+    assert cfg.clusters[0].zookeeper is not None
