@@ -12,6 +12,8 @@ import sys
 from aiohttp import web
 
 from exporter import __version__
+from exporter.analysis.violations import Violation, violations
+from exporter.collect import ClusterCollector
 from exporter.config import Config, ConfigError, load_config
 from exporter.runner import ClusterRunner
 from exporter.server import make_app
@@ -29,6 +31,13 @@ def _parser() -> argparse.ArgumentParser:
     for q in (p, run):
         q.add_argument("--config", "-c", help="YAML config file (see README)")
         q.add_argument("--listen", help="host:port to listen on; overrides web.listen_address")
+    check = sub.add_parser(
+        "check",
+        help="collect once and print every policy violation and at-risk partition; "
+        "exit 1 if there is any, 0 if clean, 2 on error",
+    )
+    check.add_argument("--config", "-c", help="YAML config file (see README)")
+    check.add_argument("--cluster", help="check only this cluster (default: all configured)")
     return p
 
 
@@ -65,6 +74,48 @@ async def serve(cfg: Config, listen: str) -> None:
         r.close()
 
 
+def run_check(cfg: Config, only: str | None) -> int:
+    clusters = [c for c in cfg.clusters if only is None or c.name == only]
+    if not clusters:
+        names = ", ".join(c.name for c in cfg.clusters)
+        print(f"error: --cluster {only!r} is not in the config (configured: {names})", file=sys.stderr)
+        return 2
+    worst = 0
+    for c in clusters:
+        try:
+            collector = ClusterCollector(c)
+        except ValueError as e:
+            print(f"error: clusters.client: {e}", file=sys.stderr)
+            return 2
+        try:
+            snap = collector.collect()
+        finally:
+            collector.close()
+        print(f"cluster {c.name} ({c.bootstrap_servers})")
+        if snap.brokers is None:
+            reason = "; ".join(f"{err.call}: {err.message}" for err in snap.errors) or "no answer"
+            print(f"  error: the cluster could not be read: {reason}", file=sys.stderr)
+            worst = 2
+            continue
+        for err in snap.errors:
+            print(f"  note: {err.source} {err.call} failed, so checks that need it were skipped: {err.message}")
+        rows = violations(snap, c.policy)
+        print(format_violations(rows))
+        if rows and worst == 0:
+            worst = 1
+    return worst
+
+
+def format_violations(rows: list[Violation]) -> str:
+    if not rows:
+        return "  no violations: every check passed"
+    head = ("SEVERITY", "KIND", "SUBJECT", "DETAIL")
+    table = [head, *((v.severity, v.kind, v.subject, v.detail) for v in rows)]
+    widths = [max(len(r[i]) for r in table) for i in range(3)]
+    lines = ["  " + "  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3] for r in table]
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if not args.config:
@@ -78,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    if args.command == "check":
+        # One collection: connection chatter from the clients would drown the table.
+        logging.getLogger("kafka").setLevel(logging.ERROR)
+        logging.getLogger("librdkafka").setLevel(logging.CRITICAL)
+        logging.getLogger("exporter").setLevel(logging.ERROR)
+        return run_check(cfg, args.cluster)
     if cfg.log_level != "debug":
         # kafka-python logs every connection at INFO; its failures reach us as recorded errors anyway.
         logging.getLogger("kafka").setLevel(logging.WARNING)

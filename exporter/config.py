@@ -73,6 +73,33 @@ class PolicyConfig:
 
 
 @dataclass(frozen=True)
+class LagConfig:
+    """Consumer lag: which groups and topics, how many series, how much history."""
+
+    enabled: bool = True
+    # Regexes matched against the whole group id / topic name. Empty include lists include everything;
+    # exclude wins over include. Filtered groups cost no requests beyond ListGroups.
+    include_groups: tuple[str, ...] = ()
+    exclude_groups: tuple[str, ...] = ()
+    include_topics: tuple[str, ...] = ()
+    exclude_topics: tuple[str, ...] = ()
+    # Per-partition series (committed offset, lag, lag seconds; high watermark, log start). Above
+    # max_partition_series of them, a cycle exposes per-topic series only.
+    per_partition: bool = True
+    max_partition_series: int = 50000
+    # The verdict (ok, lagging, stalled, stopped, rewound) judges this much history of each group.
+    verdict_window_seconds: float = 600.0
+    # History of (time, high watermark) per partition for lag in seconds: how far back, and how many samples
+    # a partition keeps at most (samples closer than history_seconds / history_samples are merged). The same
+    # sample count bounds each group partition's verdict window.
+    history_seconds: float = 3600.0
+    history_samples: int = 120
+    # Group requests in flight at once, and groups per DescribeGroups / OffsetFetch request.
+    max_concurrent_requests: int = 4
+    groups_per_request: int = 200
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     bootstrap_servers: str
     # Name of the cluster: selects it with /metrics?cluster=NAME. Required when several clusters are listed.
@@ -82,6 +109,7 @@ class ClusterConfig:
     zookeeper: ZooKeeperConfig | None = None
     collection: CollectionConfig = field(default_factory=CollectionConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    lag: LagConfig = field(default_factory=LagConfig)
 
 
 @dataclass(frozen=True)
@@ -211,6 +239,7 @@ def _validate(cfg: Config) -> None:
                 f"clusters[{i}].collection.request_timeout_seconds: must be > 0 and not above timeout_seconds"
             )
         _validate_policy(c.policy, f"clusters[{i}].policy")
+        _validate_lag(c.lag, f"clusters[{i}].lag")
     if cfg.log_level not in _LOG_LEVELS:
         raise ConfigError(f"log_level: expected one of {', '.join(_LOG_LEVELS)}, got {cfg.log_level!r}")
     _host, sep, port = cfg.web.listen_address.rpartition(":")
@@ -223,6 +252,24 @@ def _validate_regex(pattern: str, path: str) -> None:
         re.compile(pattern)
     except re.error as e:
         raise ConfigError(f"{path}: not a valid regular expression: {e}") from None
+
+
+def _validate_lag(c: LagConfig, path: str) -> None:
+    for key in ("include_groups", "exclude_groups", "include_topics", "exclude_topics"):
+        for j, rx in enumerate(getattr(c, key)):
+            _validate_regex(rx, f"{path}.{key}[{j}]")
+    if c.max_partition_series < 0:
+        raise ConfigError(f"{path}.max_partition_series: must be 0 or more")
+    if c.verdict_window_seconds <= 0:
+        raise ConfigError(f"{path}.verdict_window_seconds: must be > 0")
+    if c.history_seconds <= 0:
+        raise ConfigError(f"{path}.history_seconds: must be > 0")
+    if c.history_samples < 2:
+        raise ConfigError(f"{path}.history_samples: must be at least 2 (lag in seconds interpolates between two)")
+    if c.max_concurrent_requests < 1:
+        raise ConfigError(f"{path}.max_concurrent_requests: must be at least 1")
+    if c.groups_per_request < 1:
+        raise ConfigError(f"{path}.groups_per_request: must be at least 1")
 
 
 def _validate_policy(p: PolicyConfig, path: str) -> None:

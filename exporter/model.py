@@ -59,6 +59,53 @@ class LogDir:
 
 
 @dataclass(frozen=True)
+class ZkState:
+    """What ZooKeeper says about a ZooKeeper-mode cluster (read with kazoo)."""
+
+    controller_id: int | None  # broker id in /controller; None when the znode is absent (no controller)
+    controller_epoch: int | None  # /controller_epoch
+    # /controller was written by a KRaft controller (a ZooKeeper-to-KRaft migration is in progress).
+    kraft_controller: bool
+    registered_brokers: tuple[int, ...]  # children of /brokers/ids
+    # /admin/reassign_partitions: (topic, partition) -> target replicas; empty when the znode is absent.
+    reassign_request: dict[tuple[str, int], tuple[int, ...]] = field(default_factory=dict)
+    # adding/removing replicas from /brokers/topics/<t>, read only for topics the API could not answer for.
+    topic_reassignments: dict[tuple[str, int], tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class QuorumReplica:
+    id: int
+    log_end_offset: int
+    last_caught_up_ms: int | None  # epoch ms when it last caught up with the leader; None if unknown
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """The KRaft metadata quorum (DescribeQuorum): the leader is the active controller."""
+
+    leader_id: int | None  # None: no leader (no active controller)
+    leader_epoch: int
+    high_watermark: int
+    voters: tuple[QuorumReplica, ...]
+    observers: tuple[QuorumReplica, ...]
+
+
+@dataclass(frozen=True)
+class ConsumerGroup:
+    """A group that commits offsets (classic consumer groups, KIP-848 consumer groups, streams groups)."""
+
+    group_id: str
+    coordinator: int  # broker whose ListGroups named it (the group coordinator)
+    state: str  # as the coordinator reports it: Stable, Empty, PreparingRebalance, Reconciling, ...
+    type: str = "classic"  # classic, consumer (KIP-848) or streams; "classic" where the broker predates types
+    # Members now; None when the group could not be described this cycle.
+    members: int | None = None
+    # Committed offsets by (topic, partition), topic filters applied; None when OffsetFetch failed this cycle.
+    offsets: dict[tuple[str, int], int] | None = None
+
+
+@dataclass(frozen=True)
 class SourceError:
     """One failed read in a cycle: which source, which call, and what it said."""
 
@@ -84,11 +131,29 @@ class ClusterSnapshot:
     # Reassignment state came from a source that knows it (ListPartitionReassignments or ZooKeeper);
     # False means Partition.adding/removing are empty because they are unknown, not because nothing moves.
     reassignments_known: bool = False
+    # The broker id DescribeCluster names as controller. Meaningful in ZooKeeper mode only: in KRaft mode
+    # brokers answer with a random live broker, never the active controller.
+    admin_controller_id: int | None = None
+    # KRaft: the metadata quorum. None: not read (or not a KRaft cluster).
+    quorum: Quorum | None = None
+    # Finalized feature levels (metadata.version, eligible.leader.replicas.version, ...). None: not read.
+    features: dict[str, int] | None = None
+    # ZooKeeper's view (ZooKeeper-mode clusters with `zookeeper` configured). None: not read this cycle.
+    zk: ZkState | None = None
     # Configs as DescribeConfigs returns them, defaults included; a topic or broker missing here was not read.
     topic_configs: dict[str, dict[str, ConfigValue]] = field(default_factory=dict)
     broker_configs: dict[int, dict[str, ConfigValue]] = field(default_factory=dict)
     # Log directories per broker (DescribeLogDirs). A broker missing here was not read.
     log_dirs: dict[int, tuple[LogDir, ...]] = field(default_factory=dict)
+    # Consumer groups that commit offsets, after the lag filters. None: not read this cycle (or lag disabled).
+    groups: tuple[ConsumerGroup, ...] | None = None
+    # Every broker answered ListGroups, so a group missing from `groups` is gone (not just unreadable).
+    groups_complete: bool = False
+    # High watermark and log-start offset of the partitions groups commit to; a partition missing was not read.
+    end_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    start_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    # Wall-clock time the end offsets were read (the sample time of lag in seconds); None: not read.
+    end_offsets_at: float | None = None
     errors: tuple[SourceError, ...] = ()
     # Requests made to Kafka/ZooKeeper in this cycle, by (source, api).
     requests: dict[tuple[str, str], int] = field(default_factory=dict)

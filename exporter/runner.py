@@ -9,12 +9,19 @@ import random
 import time
 from dataclasses import dataclass
 
+from exporter.analysis.controller import ControllerHistory, controller_view
+from exporter.analysis.controller import advance as advance_controller
+from exporter.analysis.lag import LagHistory
+from exporter.analysis.lag import advance as advance_lag
 from exporter.collect import ClusterCollector
 from exporter.config import ClusterConfig
 from exporter.metrics import definitions as m
+from exporter.metrics.controller import controller_samples
 from exporter.metrics.health import HealthState, build_info_labels, health_samples
+from exporter.metrics.lag import lag_samples
 from exporter.metrics.overview import overview_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
+from exporter.metrics.replication import replication_samples
 from exporter.model import ClusterSnapshot, SourceError
 
 log = logging.getLogger(__name__)
@@ -27,12 +34,6 @@ class Rendered:
     data_taken_at: float | None  # start of the successful cycle whose data this is; None if none yet
 
 
-def render_snapshot(snap: ClusterSnapshot, health: HealthState, build: dict[str, str]) -> Samples:
-    s = health_samples(health, build)
-    s.merge(overview_samples(snap))
-    return s
-
-
 class ClusterRunner:
     def __init__(self, cfg: ClusterConfig) -> None:
         self.cfg = cfg
@@ -41,6 +42,9 @@ class ClusterRunner:
         self._collector = ClusterCollector(cfg)
         self._busy = False  # a collection thread is still running (it outlived its deadline)
         self.last_snapshot: ClusterSnapshot | None = None
+        self.controller_history = ControllerHistory()
+        # (time, high watermark) per partition and (committed, lag) per group partition: lag seconds, verdicts.
+        self.lag_history = LagHistory()
         self.rendered = Rendered(b"", b"", None)
         self._publish(ClusterSnapshot(taken_at=time.time()))
 
@@ -103,12 +107,23 @@ class ClusterRunner:
         h.last_requests = dict(snap.requests)
         h.sources_used |= {src for src, _ in snap.requests}
         h.sources_failed = {e.source for e in snap.errors}
+        self.controller_history = advance_controller(self.controller_history, controller_view(snap))
+        self.lag_history = advance_lag(self.lag_history, snap, self.cfg.lag)
         if snap.brokers is not None:
             h.last_success = snap.taken_at
             self.last_snapshot = snap
 
+    def render(self, snap: ClusterSnapshot) -> Samples:
+        """Every concern's samples for this snapshot (pure functions of it and the runner's history)."""
+        s = health_samples(self.health, self._build)
+        s.merge(overview_samples(snap))
+        s.merge(replication_samples(snap, self.cfg.policy))
+        s.merge(controller_samples(snap, self.controller_history))
+        s.merge(lag_samples(snap, self.lag_history, self.cfg.lag))
+        return s
+
     def _publish(self, snap: ClusterSnapshot) -> None:
-        text = render_text(render_snapshot(snap, self.health, self._build))
+        text = render_text(self.render(snap))
         data_at = snap.taken_at if snap.brokers is not None else self.health.last_success
         self.rendered = Rendered(text, gzip_bytes(text), data_at)
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from exporter.metrics import definitions, health, overview  # noqa: F401  (imported for their definitions)
+# Imported for their definitions.
+from exporter.metrics import (  # noqa: F401
+    controller,
+    definitions,
+    health,
+    lag,
+    overview,
+    replication,
+)
 
 
 def all_definitions() -> list[definitions.MetricDef]:

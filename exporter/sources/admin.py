@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaException
@@ -48,21 +49,25 @@ def admin_client(bootstrap_servers: str, client: dict[str, str]) -> AdminClient:
         raise ValueError(f"invalid client setting: {e.args[0].str()}") from None
 
 
-def read_cluster(admin: AdminClient, rec: CycleRecorder) -> tuple[str | None, tuple[Broker, ...] | None]:
-    def call() -> Any:
-        return admin.describe_cluster(request_timeout=rec.timeout()).result(timeout=rec.timeout() + 1)
-
-    desc = rec.call(SOURCE, "describe_cluster", call)
-    if desc is None:
-        return None, None
-    brokers = tuple(sorted((Broker(n.id, n.host, n.port, n.rack) for n in desc.nodes), key=lambda b: b.id))
-    return desc.cluster_id, brokers
+@dataclass(frozen=True)
+class Metadata:
+    cluster_id: str | None
+    controller_id: int | None
+    brokers: tuple[Broker, ...]  # racks not filled in: Metadata via librdkafka does not carry them
+    topics: tuple[Topic, ...]
 
 
-def read_topics(admin: AdminClient, rec: CycleRecorder) -> tuple[Topic, ...] | None:
+def read_metadata(admin: AdminClient, rec: CycleRecorder) -> Metadata | None:
+    """One Metadata request (to any live broker): brokers, controller, topics and partitions.
+
+    Read first on purpose: librdkafka sends DescribeCluster to the controller it has cached, and after that
+    broker dies it waits on it until a Metadata response refreshes the cache (seen with librdkafka 2.16)."""
     md = rec.call(SOURCE, "metadata", lambda: admin.list_topics(timeout=rec.timeout()))
     if md is None:
         return None
+    brokers = tuple(
+        sorted((Broker(int(b.id), str(b.host), int(b.port)) for b in md.brokers.values()), key=lambda b: b.id)
+    )
     topics = []
     for name, tmd in md.topics.items():
         if tmd.error is not None:
@@ -80,7 +85,20 @@ def read_topics(admin: AdminClient, rec: CycleRecorder) -> tuple[Topic, ...] | N
             for pid, pmd in sorted(tmd.partitions.items())
         )
         topics.append(Topic(name=name, internal=name in INTERNAL_TOPICS, partitions=parts))
-    return tuple(sorted(topics, key=lambda t: t.name))
+    controller = md.controller_id if md.controller_id is not None and md.controller_id >= 0 else None
+    return Metadata(md.cluster_id, controller, brokers, tuple(sorted(topics, key=lambda t: t.name)))
+
+
+def read_racks(admin: AdminClient, rec: CycleRecorder) -> dict[int, str | None] | None:
+    """Each live broker's rack (DescribeCluster); None when the call failed."""
+
+    def call() -> Any:
+        return admin.describe_cluster(request_timeout=rec.timeout()).result(timeout=rec.timeout() + 1)
+
+    desc = rec.call(SOURCE, "describe_cluster", call)
+    if desc is None:
+        return None
+    return {n.id: n.rack for n in desc.nodes}
 
 
 def _source_name(source: Any) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from kafka.admin import KafkaAdminClient
 
-from exporter.model import LogDir
+from exporter.model import LogDir, Quorum, QuorumReplica
 from exporter.sources.recorder import CycleRecorder
 
 SOURCE = "kafka_api"
@@ -42,6 +42,37 @@ def kafka_python_config(bootstrap_servers: str, client: dict[str, str], timeout_
     if "security_protocol" in conf:
         conf["security_protocol"] = conf["security_protocol"].upper()
     return conf
+
+
+def parse_features(raw: dict[str, Any]) -> dict[str, int]:
+    """Finalized feature levels. kafka-python 3.0 answers {name: {"finalized": (min, max), ...}}; its
+    docstring describes {"finalized_features": {name: (min, max)}}: accept both."""
+    if "finalized_features" in raw:
+        return {n: int(levels[1]) for n, levels in (raw["finalized_features"] or {}).items()}
+    return {n: int(info["finalized"][1]) for n, info in raw.items() if isinstance(info, dict) and info.get("finalized")}
+
+
+def _replica(r: dict[str, Any]) -> QuorumReplica:
+    caught_up = r.get("last_caught_up_timestamp")
+    return QuorumReplica(
+        id=int(r["replica_id"]),
+        log_end_offset=int(r["log_end_offset"]),
+        last_caught_up_ms=int(caught_up) if caught_up is not None and caught_up >= 0 else None,
+    )
+
+
+def parse_quorum(raw: dict[str, Any]) -> Quorum | None:
+    for t in raw.get("topics", []):
+        for p in t.get("partitions", []):
+            leader = p.get("leader_id")
+            return Quorum(
+                leader_id=int(leader) if leader is not None and leader >= 0 else None,
+                leader_epoch=int(p.get("leader_epoch", -1)),
+                high_watermark=int(p.get("high_watermark", -1)),
+                voters=tuple(_replica(r) for r in p.get("current_voters", [])),
+                observers=tuple(_replica(r) for r in p.get("observers", [])),
+            )
+    return None
 
 
 class KafkaApiSource:
@@ -101,7 +132,15 @@ class KafkaApiSource:
         if raw is None:
             self.reset()
             return None
-        return {name: int(levels[1]) for name, levels in (raw.get("finalized_features") or {}).items()}
+        return parse_features(raw)
+
+    def quorum(self, rec: CycleRecorder) -> Quorum | None:
+        """The KRaft metadata quorum (DescribeQuorum): the active controller is its leader."""
+        raw = rec.call(SOURCE, "describe_quorum", lambda: self._client().describe_metadata_quorum())
+        if raw is None:
+            self.reset()
+            return None
+        return parse_quorum(raw)
 
     def _describe_log_dirs(self, broker: int) -> Any:
         return self._client().describe_log_dirs(brokers=[broker])

@@ -53,7 +53,8 @@ class Exporter:
     async def scrape(self) -> Series:
         async with self.session.get(self.url + "/metrics") as r:
             assert r.status == 200
-            return parse(await r.text())
+            series: Series = parse(await r.text())
+            return series
 
     async def status(self, path: str) -> int:
         async with self.session.get(self.url + path) as r:

@@ -1,0 +1,323 @@
+"""Consumer groups and the offsets lag is computed from, in requests that grow with brokers and groups, never
+with groups x partitions:
+
+- ListGroups, one per broker (kafka-python): every group with its state and type, and its coordinator (the
+  broker that lists it), so no FindCoordinator is needed;
+- DescribeGroups (classic groups) and OffsetFetch (v8+, Kafka >= 3.0: many groups in one request), one per
+  coordinator and `groups_per_request` groups, sent straight to that coordinator (kafka-python);
+- ConsumerGroupDescribe for KIP-848 `consumer` groups, which DescribeGroups reports as Dead (confluent-kafka;
+  librdkafka sends one request per group, there is no batched form in either client);
+- ListOffsets latest and earliest for the partitions groups commit to (confluent-kafka: one request per
+  partition leader for each).
+
+Each request is recorded through the CycleRecorder; one coordinator failing costs only its groups.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any, TypeVar
+
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from kafka.admin import KafkaAdminClient
+from kafka.protocol.consumer import OffsetFetchRequest
+
+from exporter.config import LagConfig
+from exporter.model import Broker, ConsumerGroup, SourceError, Topic
+from exporter.sources.kafka_api import kafka_python_config
+from exporter.sources.recorder import CycleRecorder, describe_error
+
+KP = "kafka_api"  # requests through kafka-python
+ADMIN = "admin"  # requests through confluent-kafka
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+TP = tuple[str, int]
+
+# Group types that keep no committed offsets (KIP-932 share groups track delivery state instead).
+_NO_OFFSETS_TYPES = frozenset({"share"})
+# Classic groups of other protocols (Connect workers, Schema Registry) coordinate but commit nothing; Kafka's
+# own Admin.listConsumerGroups keeps only these protocol types.
+_CONSUMER_PROTOCOLS = frozenset({"consumer", ""})
+
+
+@dataclass(frozen=True)
+class GroupsRead:
+    groups: tuple[ConsumerGroup, ...]
+    complete: bool
+    end_offsets: dict[TP, int] = field(default_factory=dict)
+    start_offsets: dict[TP, int] = field(default_factory=dict)
+    end_offsets_at: float | None = None
+
+
+class Filter:
+    """Whole-name include/exclude regexes; an empty include list includes everything."""
+
+    def __init__(self, include: Iterable[str], exclude: Iterable[str]) -> None:
+        self._include = [re.compile(r) for r in include]
+        self._exclude = [re.compile(r) for r in exclude]
+
+    def __call__(self, name: str) -> bool:
+        if self._include and not any(r.fullmatch(name) for r in self._include):
+            return False
+        return not any(r.fullmatch(name) for r in self._exclude)
+
+
+def commits_offsets(group_type: str, protocol_type: str) -> bool:
+    if group_type in _NO_OFFSETS_TYPES:
+        return False
+    return group_type != "classic" or protocol_type in _CONSUMER_PROTOCOLS
+
+
+def chunks(items: list[T], size: int) -> list[list[T]]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+class GroupsSource:
+    """Holds a kafka-python admin client (its own, so failures elsewhere do not reset it) and a small thread
+    pool that bounds how many group requests are in flight at once."""
+
+    def __init__(self, bootstrap_servers: str, client: dict[str, str], timeout_s: float, cfg: LagConfig) -> None:
+        self.cfg = cfg
+        self._conf = kafka_python_config(bootstrap_servers, client, timeout_s)
+        self._kp: Any = None
+        self._pool = ThreadPoolExecutor(max_workers=cfg.max_concurrent_requests, thread_name_prefix="kce-groups")
+        self._groups = Filter(cfg.include_groups, cfg.exclude_groups)
+        self._topics = Filter(cfg.include_topics, cfg.exclude_topics)
+
+    def close(self) -> None:
+        self._reset()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _reset(self) -> None:
+        if self._kp is not None:
+            try:
+                self._kp.close()
+            except Exception as e:  # closing a broken client must not fail the cycle
+                log.debug("closing kafka-python admin: %s", e)
+            self._kp = None
+
+    def _client(self) -> Any:
+        if self._kp is None:
+            self._kp = KafkaAdminClient(**self._conf)
+        return self._kp
+
+    # -- one cycle ---------------------------------------------------------------------------------------
+
+    def read(
+        self, admin: AdminClient, rec: CycleRecorder, brokers: tuple[Broker, ...], topics: tuple[Topic, ...] | None
+    ) -> GroupsRead | None:
+        if not self.cfg.enabled:
+            return None
+        kp = rec.call(KP, "list_groups", self._client, requests=0)  # bootstraps once; counted with ListGroups
+        if kp is None:
+            return None
+        listed, complete = self._list_groups(kp, rec, [b.id for b in brokers])
+        if listed is None:
+            self._reset()  # no broker answered this client: start afresh next cycle
+            return None
+        by_coordinator: dict[int, list[ConsumerGroup]] = defaultdict(list)
+        for g in listed:
+            by_coordinator[g.coordinator].append(g)
+        members = self._describe_classic(kp, rec, by_coordinator)
+        members.update(self._describe_consumer(admin, rec, [g.group_id for g in listed if g.type == "consumer"]))
+        offsets = self._fetch_offsets(kp, rec, by_coordinator)
+        groups = tuple(
+            replace(g, members=members.get(g.group_id), offsets=offsets.get(g.group_id))
+            for g in sorted(listed, key=lambda g: g.group_id)
+        )
+        committed = {tp for g in groups for tp in g.offsets or ()}
+        leaders = _leaders(topics)
+        # Partitions of deleted topics (offsets outlive them) have no end offsets to ask for.
+        wanted = sorted(tp for tp in committed if tp in leaders)
+        read_at = time.time()
+        end, start = _list_offsets(admin, rec, wanted, leaders)
+        return GroupsRead(groups, complete, end, start, read_at if wanted else None)
+
+    def _parallel(self, rec: CycleRecorder, source: str, api: str, jobs: Sequence[Callable[[], T]]) -> list[T | None]:
+        """Runs jobs on the pool (at most max_concurrent_requests at once); each sends one request and is one
+        recorded call. Waits from this thread, so the recorder is only ever used from the collecting thread."""
+        futures: list[Future[T]] = [self._pool.submit(fn) for fn in jobs]
+        out: list[T | None] = []
+        for fut in futures:
+
+            def wait(fut: Future[T] = fut) -> T:
+                return fut.result(timeout=rec.timeout() + 1)
+
+            out.append(rec.call(source, api, wait))
+        return out
+
+    def _list_groups(
+        self, kp: Any, rec: CycleRecorder, broker_ids: list[int]
+    ) -> tuple[list[ConsumerGroup] | None, bool]:
+        jobs = [functools.partial(_on_broker, b, kp.list_groups, broker_ids=[b]) for b in broker_ids]
+        results: list[list[dict[str, Any]] | None] = self._parallel(rec, KP, "list_groups", jobs)
+        if all(r is None for r in results):
+            return None, False
+        seen: set[str] = set()
+        groups = []
+        for b, listed in zip(broker_ids, results, strict=True):
+            for g in listed or ():
+                gid = str(g["group_id"])
+                # ListGroups v5 (Kafka 4.x) names the type; older brokers know classic groups only.
+                gtype = str(g.get("group_type") or "classic").lower()
+                if gid in seen or not commits_offsets(gtype, str(g.get("protocol_type") or "")):
+                    continue
+                if not self._groups(gid):
+                    continue
+                seen.add(gid)  # during a coordinator move two brokers may list a group: take the first
+                groups.append(ConsumerGroup(gid, b, str(g.get("group_state") or ""), gtype))
+        return groups, all(r is not None for r in results)
+
+    def _describe_classic(
+        self, kp: Any, rec: CycleRecorder, by_coordinator: dict[int, list[ConsumerGroup]]
+    ) -> dict[str, int]:
+        jobs = [
+            functools.partial(_on_broker, b, kp.describe_groups, chunk, group_coordinator_id=b)
+            for b, groups in sorted(by_coordinator.items())
+            for chunk in chunks([g.group_id for g in groups if g.type == "classic"], self.cfg.groups_per_request)
+        ]
+        members: dict[str, int] = {}
+        described: dict[str, Any] | None
+        for described in self._parallel(rec, KP, "describe_groups", jobs):
+            for gid, d in (described or {}).items():
+                if d.get("error") is None:
+                    members[gid] = len(d.get("members") or ())
+        return members
+
+    def _describe_consumer(self, admin: AdminClient, rec: CycleRecorder, ids: list[str]) -> dict[str, int]:
+        """KIP-848 groups through librdkafka, which sends one ConsumerGroupDescribe per group (after a
+        FindCoordinator it caches); chunks keep at most max_concurrent_requests of them in flight."""
+        members: dict[str, int] = {}
+        for chunk in chunks(ids, self.cfg.max_concurrent_requests):
+
+            def call(chunk: list[str] = chunk) -> dict[str, int]:
+                futures = admin.describe_consumer_groups(chunk, request_timeout=rec.timeout())
+                got, failed = {}, []
+                for gid, fut in futures.items():
+                    try:
+                        got[gid] = len(fut.result(timeout=rec.timeout() + 1).members)
+                    except Exception as e:  # one group's failure leaves the others described
+                        failed.append(f"{gid}: {describe_error(e)}")
+                if failed:
+                    rec.errors.append(SourceError(ADMIN, "consumer_group_describe", "; ".join(failed)[:300]))
+                return got
+
+            members.update(rec.call(ADMIN, "consumer_group_describe", call, requests=len(chunk)) or {})
+        return members
+
+    def _fetch_offsets(
+        self, kp: Any, rec: CycleRecorder, by_coordinator: dict[int, list[ConsumerGroup]]
+    ) -> dict[str, dict[TP, int]]:
+        batched = kp._manager.broker_version_data.api_version(OffsetFetchRequest) >= 8
+        size = self.cfg.groups_per_request if batched else 1  # before Kafka 3.0: one group per request
+        jobs = [
+            functools.partial(_on_broker, b, offset_fetch, kp, b, chunk, rec.timeout())
+            for b, groups in sorted(by_coordinator.items())
+            for chunk in chunks([g.group_id for g in groups], size)
+        ]
+        out: dict[str, dict[TP, int]] = {}
+        failed: list[str] = []
+        for fetched in self._parallel(rec, KP, "offset_fetch", jobs):
+            for gid, offsets in (fetched or {}).items():
+                if isinstance(offsets, str):
+                    failed.append(f"{gid}: {offsets}")
+                else:
+                    out[gid] = {tp: o for tp, o in offsets.items() if self._topics(tp[0])}
+        if failed:  # group-level errors (e.g. the coordinator is loading): those groups only
+            rec.errors.append(SourceError(KP, "offset_fetch", "; ".join(failed)[:300]))
+        return out
+
+
+def _on_broker(broker: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Calls fn, naming the broker in its error so a failure says which coordinator."""
+    try:
+        return fn(*args, **kwargs)
+    except Exception as e:
+        raise RuntimeError(f"broker {broker}: {describe_error(e)}") from e
+
+
+def offset_fetch(kp: Any, coordinator: int, group_ids: list[str], timeout_s: float) -> dict[str, dict[TP, int] | str]:
+    """Committed offsets of many groups in one OffsetFetch (v8+) sent straight to their coordinator.
+
+    kafka-python's public list_group_offsets would find coordinators itself (and cache them for good) and
+    raise for the whole batch on one group's error; here each group gets its offsets or its error text.
+    Returns group -> {(topic, partition): offset} or an error string.
+    """
+    Group = OffsetFetchRequest.OffsetFetchRequestGroup
+    if len(group_ids) == 1 and kp._manager.broker_version_data.api_version(OffsetFetchRequest) < 8:
+        request = OffsetFetchRequest(group_id=group_ids[0], topics=None, min_version=2, max_version=7)
+    else:
+        groups = [Group(group_id=g, topics=None) for g in group_ids]
+        request = OffsetFetchRequest(groups=groups, min_version=8, max_version=8)
+
+    async def send() -> Any:
+        return await kp._manager.send(request, node_id=coordinator, request_timeout_ms=int(timeout_s * 1000))
+
+    response = kp._manager.run(send)
+    if response.API_VERSION < 8:
+        return {group_ids[0]: _parse_offsets(response)}
+    return {g.group_id: _parse_offsets(g) for g in response.groups}
+
+
+def _parse_offsets(group: Any) -> dict[TP, int] | str:
+    if group.error_code:
+        return f"error code {group.error_code}"
+    out = {}
+    for t in group.topics:
+        for p in t.partitions:
+            # -1: no committed offset for this partition; a partition-level error leaves it out too.
+            if p.error_code == 0 and p.committed_offset >= 0:
+                out[(t.name, p.partition_index)] = int(p.committed_offset)
+    return out
+
+
+def _leaders(topics: tuple[Topic, ...] | None) -> dict[TP, int | None]:
+    if topics is None:
+        return {}
+    return {(t.name, p.partition): p.leader for t in topics for p in t.partitions}
+
+
+def _list_offsets(
+    admin: AdminClient, rec: CycleRecorder, wanted: list[TP], leaders: dict[TP, int | None]
+) -> tuple[dict[TP, int], dict[TP, int]]:
+    """High watermarks and log-start offsets: librdkafka sends one ListOffsets per leader for each spec; both
+    specs are sent before either is awaited."""
+    if not wanted:
+        return {}, {}
+    requests = len({leaders[tp] for tp in wanted if leaders[tp] is not None}) or 1
+    sent: dict[str, Any] = {}
+    specs = {"latest": OffsetSpec.latest(), "earliest": OffsetSpec.earliest()}  # type: ignore[no-untyped-call]
+    for name, spec in specs.items():
+        request = {TopicPartition(t, p): spec for t, p in wanted}
+
+        def send(request: dict[Any, Any] = request) -> Any:
+            return admin.list_offsets(request, request_timeout=rec.timeout())
+
+        sent[name] = rec.call(ADMIN, "list_offsets", send, requests=requests)
+    results = []
+    for name in ("latest", "earliest"):
+        futures = sent[name]
+
+        def wait(futures: Any = futures, name: str = name) -> dict[TP, int]:
+            got, failed = {}, []
+            for tp, fut in futures.items():
+                try:
+                    got[(tp.topic, tp.partition)] = int(fut.result(timeout=rec.timeout() + 1).offset)
+                except Exception as e:  # a partition without a leader fails alone
+                    failed.append(f"{tp.topic}-{tp.partition}: {describe_error(e)}")
+            if failed:
+                more = f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
+                rec.errors.append(SourceError(ADMIN, "list_offsets", f"{name}: {'; '.join(failed[:3])}{more}"))
+            return got
+
+        results.append((rec.call(ADMIN, "list_offsets", wait, requests=0) if futures is not None else None) or {})
+    return results[0], results[1]

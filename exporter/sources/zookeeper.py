@@ -1,0 +1,118 @@
+"""ZooKeeper (kazoo), for ZooKeeper-mode clusters: /controller, /controller_epoch, /brokers/ids,
+/admin/reassign_partitions and, as a fallback, the adding/removing replicas in /brokers/topics/<topic>.
+Blocking client: called from the collection thread."""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+
+from exporter.model import ZkState
+from exporter.sources.recorder import CycleRecorder
+
+SOURCE = "zookeeper"
+log = logging.getLogger(__name__)
+
+
+def _json(data: bytes | None) -> Any:
+    return json.loads(data.decode()) if data else None
+
+
+def parse_controller(data: bytes | None) -> tuple[int | None, bool]:
+    """(controller broker id, whether it is a KRaft controller) from the /controller znode."""
+    doc = _json(data)
+    if not doc:
+        return None, False
+    # During a ZooKeeper-to-KRaft migration the KRaft controller writes its own id and kraftControllerEpoch.
+    return int(doc["brokerid"]), "kraftControllerEpoch" in doc
+
+
+def parse_reassign_request(data: bytes | None) -> dict[tuple[str, int], tuple[int, ...]]:
+    doc = _json(data) or {}
+    return {(p["topic"], int(p["partition"])): tuple(p["replicas"]) for p in doc.get("partitions", [])}
+
+
+def parse_topic_reassignments(
+    topic: str, data: bytes | None
+) -> dict[tuple[str, int], tuple[tuple[int, ...], tuple[int, ...]]]:
+    doc = _json(data) or {}
+    adding, removing = doc.get("adding_replicas") or {}, doc.get("removing_replicas") or {}
+    out = {}
+    for pid in set(adding) | set(removing):
+        a, r = tuple(adding.get(pid, ())), tuple(removing.get(pid, ()))
+        if a or r:
+            out[(topic, int(pid))] = (a, r)
+    return out
+
+
+def _raise_disconnected() -> None:
+    raise ConnectionError("not connected to ZooKeeper (kazoo is reconnecting)")
+
+
+class ZooKeeperSource:
+    def __init__(self, connect: str, timeout_s: float) -> None:
+        self._connect = connect
+        self._timeout = timeout_s
+        self._zk: KazooClient | None = None
+
+    def _client(self) -> KazooClient:
+        if self._zk is None:
+            zk = KazooClient(hosts=self._connect, timeout=self._timeout, read_only=True, logger=log)
+            try:
+                zk.start(timeout=self._timeout)
+            except Exception:
+                zk.stop()
+                zk.close()
+                raise
+            self._zk = zk
+        return self._zk
+
+    def close(self) -> None:
+        if self._zk is not None:
+            try:
+                self._zk.stop()
+                self._zk.close()
+            except Exception as e:  # closing a broken client must not fail shutdown
+                log.debug("closing ZooKeeper client: %s", e)
+            self._zk = None
+
+    def _get(self, path: str) -> bytes | None:
+        try:
+            data, _ = self._client().get(path)
+            return data  # type: ignore[no-any-return]
+        except NoNodeError:
+            return None
+
+    def read(self, rec: CycleRecorder, fallback_topics: list[str] | None) -> ZkState | None:
+        """The cluster's state in ZooKeeper. `fallback_topics`: topics whose adding/removing replicas must be
+        read from their znodes because ListPartitionReassignments did not answer (None: not needed)."""
+        zk = rec.call(SOURCE, "connect", self._client)
+        if zk is None or not zk.connected:
+            # kazoo reconnects in the background; reads while disconnected would only wait out timeouts.
+            if zk is not None:
+                rec.call(SOURCE, "connect", _raise_disconnected, requests=0)
+            return None
+        controller = rec.call(SOURCE, "get_controller", lambda: self._get("/controller"))
+        epoch = rec.call(SOURCE, "get_controller_epoch", lambda: self._get("/controller_epoch"))
+        ids = rec.call(SOURCE, "get_broker_ids", lambda: self._client().get_children("/brokers/ids"))
+        request = rec.call(SOURCE, "get_reassign_partitions", lambda: self._get("/admin/reassign_partitions"))
+        if rec.failed(SOURCE):
+            return None
+        controller_id, kraft = parse_controller(controller)
+        moving: dict[tuple[str, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
+        for topic in fallback_topics or []:
+            data = rec.call(SOURCE, "get_topic", functools.partial(self._get, f"/brokers/topics/{topic}"))
+            moving.update(parse_topic_reassignments(topic, data))
+        return ZkState(
+            controller_id=controller_id,
+            controller_epoch=int(epoch.decode()) if epoch else None,
+            kraft_controller=kraft,
+            registered_brokers=tuple(sorted(int(i) for i in ids or [])),
+            reassign_request=parse_reassign_request(request),
+            topic_reassignments=moving,
+        )

@@ -1,0 +1,464 @@
+"""Lag in messages and seconds, verdicts, history pruning and the series budget, over hand-built snapshots."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import Future
+from typing import Any
+
+import pytest
+
+from exporter.analysis import lag
+from exporter.analysis.lag import LagHistory, Track, advance, analyse, append, lag_seconds, partition_verdict
+from exporter.config import ConfigError, LagConfig, parse_config
+from exporter.metrics import lag as lag_metrics
+from exporter.metrics.lag import lag_samples
+from exporter.metrics.render import Samples
+from exporter.model import Broker, ClusterSnapshot, ConsumerGroup, Partition, Topic
+from exporter.sources import groups as groups_source
+from exporter.sources.groups import Filter, GroupsSource, commits_offsets
+from exporter.sources.recorder import CycleRecorder
+
+TP = tuple[str, int]
+CFG = LagConfig(verdict_window_seconds=60, history_seconds=600, history_samples=50)
+
+
+def track(samples: Sequence[tuple[float, Sequence[int]]]) -> Track:
+    """A track from (time, values) samples, built as advance() builds it (runs compressed)."""
+    out: Track | None = None
+    for t, values in samples:
+        out = append(out, t, tuple(values), keep_from=float("-inf"), resolution=0.0)
+    assert out is not None
+    return out
+
+
+def group(
+    gid: str, offsets: Mapping[TP, int] | None, *, members: int | None = 1, state: str = "Stable"
+) -> ConsumerGroup:
+    return ConsumerGroup(gid, coordinator=1, state=state, members=members, offsets=dict(offsets or {}))
+
+
+def snap(
+    t: float,
+    groups: Iterable[ConsumerGroup] | None,
+    end: Mapping[TP, int],
+    start: Mapping[TP, int] | None = None,
+    *,
+    complete: bool = True,
+    topics: Iterable[str] | None = None,
+) -> ClusterSnapshot:
+    names = sorted({tp[0] for tp in end}) if topics is None else list(topics)
+    return ClusterSnapshot(
+        taken_at=t - 0.5,
+        topics=tuple(Topic(n, False, (Partition(n, 0, 1, (1,), (1,)),)) for n in names),
+        groups=None if groups is None else tuple(groups),
+        groups_complete=complete,
+        end_offsets=dict(end),
+        start_offsets=dict(start if start is not None else dict.fromkeys(end, 0)),
+        end_offsets_at=t,
+    )
+
+
+def run(
+    cycles: Iterable[tuple[float, list[ConsumerGroup], Mapping[TP, int]]], cfg: LagConfig = CFG
+) -> tuple[LagHistory, ClusterSnapshot]:
+    """Feeds snapshots through advance() as the runner does; returns the last history and snapshot."""
+    history = LagHistory()
+    last = None
+    for t, groups, end in cycles:
+        last = snap(t, groups, end)
+        history = advance(history, last, cfg)
+    assert last is not None
+    return history, last
+
+
+# --- tracks ------------------------------------------------------------------------------------------------
+
+
+def test_runs_of_equal_values_keep_first_and_last_sample() -> None:
+    tr = track([(0, [5]), (10, [5]), (20, [5]), (30, [5]), (40, [7])])
+    assert list(tr.times) == [0, 30, 40]
+    assert list(tr.cols[0]) == [5, 5, 7]
+
+
+def test_retention_keeps_the_newest_sample_before_the_cut() -> None:
+    tr = None
+    for t in range(0, 100, 10):
+        tr = append(tr, float(t), (t,), keep_from=t - 35.0, resolution=0.0)
+    assert tr is not None
+    # At t=90 the cut is 55: the sample at 50 still holds the value at 55.
+    assert list(tr.times) == [50, 60, 70, 80, 90]
+
+
+def test_samples_closer_than_the_resolution_are_merged() -> None:
+    tr = None
+    for t in range(200):
+        tr = append(tr, float(t), (t,), keep_from=-1.0, resolution=10.0)
+    assert tr is not None
+    assert tr.times[0] == 0 and tr.times[-1] == 199
+    assert all(b - a >= 10 for a, b in zip(tr.times, tr.times[1:-1], strict=False))
+    assert len(tr) <= 200 / 10 + 2
+
+
+def test_append_leaves_the_old_track_unchanged() -> None:
+    old = track([(0, [1]), (10, [2])])
+    new = append(old, 20.0, (3,), keep_from=-1.0, resolution=0.0)
+    assert list(old.cols[0]) == [1, 2] and list(new.cols[0]) == [1, 2, 3]
+
+
+# --- lag in seconds ----------------------------------------------------------------------------------------
+
+
+def test_lag_seconds_interpolates_a_steady_rate_exactly() -> None:
+    # 10 messages/s from t=0: HW(t) = 10 t. The message at offset 250 is written when HW reaches 251: t=25.1.
+    tr = track([(t, [10 * t]) for t in range(0, 61, 10)])
+    assert lag_seconds(tr, 250, now=60.0) == pytest.approx(60 - 25.1)
+
+
+def test_lag_seconds_is_zero_when_fully_consumed_even_when_idle() -> None:
+    tr = track([(0, [100]), (3600, [100])])
+    assert lag_seconds(tr, 100, now=3600.0) == 0.0
+    assert lag_seconds(tr, 120, now=3600.0) == 0.0  # committed beyond a stale HW: nothing unconsumed
+
+
+def test_lag_seconds_before_the_history_is_a_growing_lower_bound() -> None:
+    # Idle partition, half consumed long before the exporter started at t=1000.
+    assert lag_seconds(track([(1000, [100])]), 50, now=1000.0) is None  # one sample: unknown, never 0
+    assert lag_seconds(track([(1000, [100]), (1030, [100])]), 50, now=1030.0) == 30.0
+    assert lag_seconds(track([(1000, [100]), (1090, [100])]), 50, now=1090.0) == 90.0
+
+
+def test_lag_seconds_after_an_idle_stretch_uses_the_run_edges() -> None:
+    # HW 100 from t=0 to t=500 (idle), then 150 at t=510: offset 120 was written between 500 and 510.
+    tr = track([(0, [100]), (250, [100]), (500, [100]), (510, [150])])
+    assert lag_seconds(tr, 120, now=510.0) == pytest.approx(510 - (500 + 10 * 21 / 50))
+    assert lag_seconds(tr, 99, now=510.0) == 510.0  # written before the oldest sample: lower bound
+
+
+def test_a_high_watermark_going_backwards_restarts_the_history() -> None:
+    history, _ = run([(0, [], {("t", 0): 500}), (10, [], {("t", 0): 600}), (20, [], {("t", 0): 5})])
+    assert list(history.watermarks[("t", 0)].cols[0]) == [5]
+
+
+# --- verdicts ----------------------------------------------------------------------------------------------
+
+
+def verdict(samples: Sequence[tuple[float, int, int]], members: bool = True, now: float | None = None) -> str:
+    tr = track([(t, [c, lg]) for t, c, lg in samples])
+    return partition_verdict(tr, tr.times[-1] if now is None else now, 60.0, members)
+
+
+def test_verdicts_over_the_window() -> None:
+    steady = [(t, 100 + t, 5) for t in range(0, 91, 10)]
+    assert verdict(steady) == "ok"
+    growing = [(t, 100 + t, 5 + t) for t in range(0, 91, 10)]
+    assert verdict(growing) == "lagging"
+    frozen = [(t, 100, 50) for t in range(0, 91, 10)]
+    assert verdict(frozen, members=True) == "stalled"
+    assert verdict(frozen, members=False) == "stopped"
+    rewound = [(0, 500, 0), (10, 500, 0), (20, 100, 400), (30, 110, 390)]
+    assert verdict(rewound) == "rewound"
+
+
+def test_a_frozen_offset_with_lag_zero_in_the_window_is_ok() -> None:
+    # Nothing to consume at the window's start: not committing was right then.
+    assert verdict([(0, 100, 0), (30, 100, 0), (70, 100, 10), (90, 100, 20)], members=False) == "ok"
+
+
+def test_lag_that_dips_inside_the_window_is_not_lagging() -> None:
+    assert verdict([(t, 100 + t, 5 + t - (20 if t == 60 else 0)) for t in range(0, 91, 10)]) == "ok"
+
+
+def test_short_history_is_unknown_except_a_rewind() -> None:
+    assert verdict([(0, 100, 50), (30, 100, 50)], members=False) == "unknown"
+    assert verdict([(0, 100, 50), (30, 40, 110)]) == "rewound"
+    # A partition not read this cycle (its last sample is older than now).
+    assert verdict([(t, 100, 50) for t in range(0, 91, 10)], now=100.0) == "unknown"
+
+
+def test_a_rewind_before_the_window_no_longer_counts() -> None:
+    samples = [(0, 500, 0), (10, 100, 400), *[(t, 100 + t, 400) for t in range(20, 101, 10)]]
+    assert verdict(samples) == "ok"
+
+
+def test_group_verdict_is_its_worst_partition() -> None:
+    tp0, tp1 = ("t", 0), ("t", 1)
+    cycles = []
+    for t in range(0, 91, 10):
+        # Partition 0 keeps up; partition 1 stopped moving with lag (a stuck partition, members alive).
+        offsets = {tp0: 1000 + t, tp1: 200}
+        cycles.append((float(t), [group("g", offsets)], {tp0: 1000 + t, tp1: 300 + t}))
+    history, last = run(cycles)
+    (g,) = analyse(last, history, CFG)
+    assert g.verdict == "stalled"
+    assert lag.worst(["ok", "unknown", "lagging"]) == "lagging"
+    assert lag.worst([]) == "ok"
+
+
+def test_members_fall_back_to_the_listed_state() -> None:
+    assert not lag.has_members(ConsumerGroup("g", 1, "Empty", members=None))
+    assert lag.has_members(ConsumerGroup("g", 1, "Stable", members=None))
+    assert not lag.has_members(ConsumerGroup("g", 1, "Stable", members=0))
+
+
+# --- analysis and history ----------------------------------------------------------------------------------
+
+
+def test_lag_per_partition_and_topic() -> None:
+    offsets = {("a", 0): 10, ("a", 1): 50, ("b", 0): 3}
+    end = {("a", 0): 40, ("a", 1): 45, ("b", 0): 9}
+    history, last = run([(0, [group("g", offsets)], end)])
+    last = snap(0, [group("g", offsets)], end, start={("a", 0): 0, ("a", 1): 0, ("b", 0): 5})
+    (g,) = analyse(last, history, CFG)
+    by = {(p.topic, p.partition): p for p in g.partitions}
+    assert by[("a", 0)].lag == 30
+    assert by[("a", 1)].lag == 0  # committed beyond the high watermark read: never negative
+    assert by[("b", 0)].below_log_start is True
+    topics = {t.topic: t for t in g.topics}
+    assert (topics["a"].lag, topics["a"].max_lag, topics["a"].partitions) == (30, 30, 2)
+    assert topics["b"].below_log_start == 1
+    assert g.verdict == "unknown"  # one cycle of history
+
+
+def test_unknown_high_watermark_leaves_lag_and_topic_totals_unknown() -> None:
+    offsets = {("a", 0): 10, ("a", 1): 20}
+    history, last = run([(0, [group("g", offsets)], {("a", 0): 40})])
+    (g,) = analyse(last, history, CFG)
+    by = {p.partition: p for p in g.partitions}
+    assert by[1].lag is None and by[1].lag_seconds is None and by[1].high_watermark is None
+    (t,) = g.topics
+    assert t.lag is None and t.max_lag is None and t.partitions == 2
+
+
+def test_offsets_not_read_give_an_unknown_verdict_and_no_partitions() -> None:
+    g = ConsumerGroup("g", 1, "Stable", members=2, offsets=None)
+    s = snap(0, [g], {})
+    (found,) = analyse(s, advance(LagHistory(), s, CFG), CFG)
+    assert found.verdict == "unknown" and found.partitions == ()
+
+
+def test_history_forgets_deleted_groups_topics_and_offsets() -> None:
+    tp, other = ("t", 0), ("u", 0)
+    history, _ = run([(0, [group("g", {tp: 1, other: 1}), group("h", {tp: 1})], {tp: 5, other: 5})])
+    assert set(history.commits) == {("g", "t", 0), ("g", "u", 0), ("h", "t", 0)}
+    # An incomplete listing (a coordinator did not answer): h may still exist, keep it.
+    history = advance(history, snap(10, [group("g", {tp: 2, other: 2})], {tp: 5, other: 5}, complete=False), CFG)
+    assert ("h", "t", 0) in history.commits
+    # A complete listing without h, g's offset on u deleted, and topic u itself deleted.
+    history = advance(history, snap(20, [group("g", {tp: 3})], {tp: 5}, topics=["t"]), CFG)
+    assert set(history.commits) == {("g", "t", 0)}
+    assert set(history.watermarks) == {tp}
+
+
+def test_history_drops_what_was_not_read_for_too_long() -> None:
+    tp, other = ("t", 0), ("u", 0)
+    history, _ = run([(0, [group("g", {tp: 1, other: 1})], {tp: 5, other: 5})])
+    # u's end offset is no longer read (ListOffsets failed for its leader) for longer than the window.
+    history = advance(history, snap(61, [group("g", {tp: 2, other: 1})], {tp: 5}, topics=["t", "u"]), CFG)
+    assert ("g", "u", 0) not in history.commits
+    assert other in history.watermarks  # still within history_seconds
+    history = advance(history, snap(601, [group("g", {tp: 2, other: 1})], {tp: 5}, topics=["t", "u"]), CFG)
+    assert other not in history.watermarks
+
+
+def test_a_failed_cycle_leaves_the_history_alone() -> None:
+    history, _ = run([(0, [group("g", {("t", 0): 1})], {("t", 0): 5})])
+    assert advance(history, ClusterSnapshot(taken_at=10), CFG) is history
+
+
+def test_history_stays_bounded_for_an_active_partition() -> None:
+    cfg = LagConfig(verdict_window_seconds=60, history_seconds=600, history_samples=30)
+    tp = ("t", 0)
+    history = LagHistory()
+    for t in range(0, 2000, 5):
+        history = advance(history, snap(float(t), [group("g", {tp: t})], {tp: 2 * t}), cfg)
+    hws = history.watermarks[tp]
+    assert len(hws) <= 30 + 2
+    assert hws.times[0] >= 1995 - 600 - 20  # the reach, plus at most one sample's spacing (600 s / 30)
+    assert len(history.commits[("g", "t", 0)]) <= 30 + 2
+
+
+# --- metrics -----------------------------------------------------------------------------------------------
+
+
+def exposed(s: Samples, name: str) -> dict[tuple[str, ...], float]:
+    for d, series in s._data.items():
+        if d.name == name:
+            return dict(series)
+    return {}
+
+
+def test_samples_per_group_topic_and_partition() -> None:
+    tp = ("orders", 0)
+    cycles = [(float(t), [group("g", {tp: 100}, members=0, state="Empty")], {tp: 150}) for t in range(0, 121, 10)]
+    history, last = run(cycles)
+    s = lag_samples(last, history, CFG)
+    assert exposed(s, "kafka_consumer_group_verdict") == {("g", "stopped"): 1.0}
+    assert exposed(s, "kafka_consumer_group_members") == {("g",): 0.0}
+    assert exposed(s, "kafka_consumer_group_topic_lag") == {("g", "orders"): 50.0}
+    assert exposed(s, "kafka_consumer_group_lag") == {("g", "orders", "0"): 50.0}
+    assert exposed(s, "kafka_consumer_group_committed_offset") == {("g", "orders", "0"): 100.0}
+    assert exposed(s, "kafka_partition_high_watermark") == {("orders", "0"): 150.0}
+    assert exposed(s, "kafka_consumer_group_lag_seconds") == {("g", "orders", "0"): 120.0}  # lower bound
+    assert exposed(s, "kafka_exporter_lag_per_partition") == {(): 1.0}
+    assert exposed(s, "kafka_exporter_lag_partition_series") == {(): 5.0}
+
+
+def test_per_partition_series_switch_off_or_fall_back_above_the_budget() -> None:
+    offsets = {("t", p): 1 for p in range(10)}
+    end = {("t", p): 5 for p in range(10)}
+    history, last = run([(0, [group("g", offsets)], end), (10, [group("g", offsets)], end)])
+    # 10 partitions x (committed, lag, lag seconds) + 10 x (high watermark, log start) = 50 series.
+    for cfg, per_partition in [
+        (LagConfig(max_partition_series=50), True),
+        (LagConfig(max_partition_series=49), False),
+        (LagConfig(per_partition=False), False),
+    ]:
+        s = lag_samples(last, history, cfg)
+        assert exposed(s, "kafka_exporter_lag_partition_series") == {(): 50.0}
+        assert exposed(s, "kafka_exporter_lag_per_partition") == {(): float(per_partition)}
+        assert bool(exposed(s, "kafka_consumer_group_lag")) == per_partition
+        assert bool(exposed(s, "kafka_partition_high_watermark")) == per_partition
+        assert exposed(s, "kafka_consumer_group_topic_lag") == {("g", "t"): 40.0}  # per topic always
+
+
+def test_unknown_lag_is_absent_not_zero() -> None:
+    history, last = run([(0, [group("g", {("t", 0): 3})], {})])
+    s = lag_samples(last, history, CFG)
+    assert exposed(s, "kafka_consumer_group_committed_offset") == {("g", "t", "0"): 3.0}
+    for name in ("kafka_consumer_group_lag", "kafka_consumer_group_lag_seconds", "kafka_consumer_group_topic_lag"):
+        assert exposed(s, name) == {}
+    assert exposed(s, "kafka_consumer_group_verdict") == {("g", "unknown"): 1.0}
+
+
+def test_no_group_series_when_groups_were_not_read() -> None:
+    assert lag_samples(ClusterSnapshot(taken_at=0), LagHistory(), CFG)._data == {}
+
+
+def test_a_vanished_group_leaves_the_next_render() -> None:
+    tp = ("t", 0)
+    history, last = run(
+        [(0, [group("g", {tp: 1}), group("h", {tp: 1})], {tp: 2}), (10, [group("g", {tp: 1})], {tp: 2})]
+    )
+    s = lag_samples(last, history, CFG)
+    assert {k[0] for k in exposed(s, "kafka_consumer_group_info")} == {"g"}
+
+
+def test_metric_names_follow_conventions() -> None:
+    names = [d.name for d in vars(lag_metrics).values() if hasattr(d, "help") and hasattr(d, "labels")]
+    assert names and all(
+        n.startswith(("kafka_consumer_group", "kafka_partition_", "kafka_exporter_lag_"))
+        or n == "kafka_consumer_groups"
+        for n in names
+    )
+    assert [n for n in names if "seconds" in n] == [n for n in names if n.endswith("_seconds")]
+
+
+# --- config ------------------------------------------------------------------------------------------------
+
+
+def cluster(lag_cfg: dict[str, Any]) -> LagConfig:
+    return parse_config({"clusters": [{"bootstrap_servers": "k:9092", "lag": lag_cfg}]}).clusters[0].lag
+
+
+def test_lag_config_defaults_and_overrides() -> None:
+    assert cluster({}) == LagConfig()
+    got = cluster({"exclude_groups": ["console-consumer-.*"], "per_partition": False, "verdict_window_seconds": 300})
+    assert got.exclude_groups == ("console-consumer-.*",) and not got.per_partition
+    assert got.verdict_window_seconds == 300.0
+
+
+@pytest.mark.parametrize(
+    ("lag_cfg", "message"),
+    [
+        ({"include_topics": ["("]}, "clusters[0].lag.include_topics[0]: not a valid regular expression"),
+        ({"history_samples": 1}, "clusters[0].lag.history_samples: must be at least 2"),
+        ({"verdict_window_seconds": 0}, "clusters[0].lag.verdict_window_seconds: must be > 0"),
+        ({"max_concurrent_requests": 0}, "clusters[0].lag.max_concurrent_requests: must be at least 1"),
+        ({"per_partiton": True}, "did you mean 'per_partition'"),
+    ],
+)
+def test_lag_config_errors(lag_cfg: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]").replace("(", r"\(")):
+        cluster(lag_cfg)
+
+
+# --- source ------------------------------------------------------------------------------------------------
+
+
+def test_filters_match_whole_names_and_exclude_wins() -> None:
+    f = Filter(["orders.*", "payments"], ["orders-dlq"])
+    assert f("orders") and f("orders-eu") and f("payments")
+    assert not f("orders-dlq") and not f("payments-v2") and not f("clicks")
+    assert Filter([], [])("anything")
+
+
+def test_which_groups_commit_offsets() -> None:
+    assert commits_offsets("classic", "consumer") and commits_offsets("classic", "")
+    assert commits_offsets("consumer", "consumer") and commits_offsets("streams", "streams")
+    assert not commits_offsets("classic", "connect") and not commits_offsets("share", "share")
+
+
+class FakeKafkaPython:
+    """Stands in for kafka-python's admin client: broker 2 does not answer."""
+
+    class _Versions:
+        def api_version(self, _api: Any) -> int:
+            return 9
+
+    class _Manager:
+        def __init__(self) -> None:
+            self.broker_version_data = FakeKafkaPython._Versions()
+
+    def __init__(self) -> None:
+        self._manager = self._Manager()
+
+    def list_groups(self, broker_ids: list[int]) -> list[dict[str, Any]]:
+        if broker_ids == [2]:
+            raise ConnectionError("connection refused")
+        b = broker_ids[0]
+        return [
+            {"group_id": f"g{b}", "group_state": "Stable", "protocol_type": "consumer", "group_type": "classic"},
+            {"group_id": f"connect-{b}", "group_state": "Stable", "protocol_type": "connect", "group_type": "classic"},
+        ]
+
+    def describe_groups(self, ids: list[str], group_coordinator_id: int) -> dict[str, Any]:
+        return {g: {"members": [{}, {}], "error": None} for g in ids}
+
+
+class FakeAdmin:
+    def list_offsets(self, request: dict[Any, Any], request_timeout: float) -> dict[Any, Any]:
+        out = {}
+        for tp in request:
+            fut: Future[Any] = Future()
+            fut.set_result(type("R", (), {"offset": 10})())
+            out[tp] = fut
+        return out
+
+
+def test_one_coordinator_failing_costs_only_its_groups(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fake_fetch(kp: Any, coordinator: int, ids: list[str], timeout_s: float) -> dict[str, Any]:
+        return {g: {("t", 0): 4} for g in ids}
+
+    monkeypatch.setattr(groups_source, "offset_fetch", fake_fetch)
+    src = GroupsSource("k:9092", {}, 5, LagConfig())
+    src._kp = FakeKafkaPython()
+    rec = CycleRecorder(time.monotonic() + 10, 5)
+    try:
+        brokers = tuple(Broker(i, f"b{i}", 9092) for i in (1, 2, 3))
+        topics = (Topic("t", False, (Partition("t", 0, 1, (1,), (1,)),)),)
+        got = src.read(FakeAdmin(), rec, brokers, topics)  # type: ignore[arg-type]
+    finally:
+        src.close()
+    assert got is not None and not got.complete
+    assert [(g.group_id, g.coordinator, g.members, g.offsets) for g in got.groups] == [
+        ("g1", 1, 2, {("t", 0): 4}),
+        ("g3", 3, 2, {("t", 0): 4}),
+    ]
+    assert got.end_offsets == {("t", 0): 10}
+    assert [(e.source, e.call) for e in rec.errors] == [("kafka_api", "list_groups")]
+    assert "broker 2" in rec.errors[0].message
+    assert rec.requests[("kafka_api", "list_groups")] == 3
+    assert rec.requests[("kafka_api", "offset_fetch")] == 2  # one per coordinator that answered
+    assert rec.requests[("admin", "list_offsets")] == 2  # latest and earliest, one leader
