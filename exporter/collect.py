@@ -4,15 +4,28 @@ calls it from a worker thread so the event loop (and so every scrape) never wait
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any
 
 from exporter.config import ClusterConfig
-from exporter.model import Broker, ClusterSnapshot, ConfigValue, LogDir, Topic
+from exporter.model import BrokerVersion, ClusterSnapshot, ConfigValue, LogDir, Topic, ZkState
 from exporter.sources import admin as admin_source
 from exporter.sources.groups import GroupsSource
 from exporter.sources.kafka_api import KafkaApiSource
 from exporter.sources.recorder import CycleRecorder
 from exporter.sources.zookeeper import ZooKeeperSource
+
+# Re-read racks every this many cycles even when the broker set looks unchanged (a broker restarted with a
+# new broker.rack keeps its id).
+RACKS_EVERY_CYCLES = 20
+# While librdkafka's Metadata keeps failing, try it again every this many cycles.
+METADATA_RETRY_CYCLES = 5
+Moving = dict[tuple[str, int], tuple[tuple[int, ...], tuple[int, ...]]]
+log = logging.getLogger(__name__)
 
 
 class ClusterCollector:
@@ -23,93 +36,158 @@ class ClusterCollector:
         self._kafka_api = KafkaApiSource(cfg.bootstrap_servers, cfg.client, col.request_timeout_seconds)
         self._groups = GroupsSource(cfg.bootstrap_servers, cfg.client, col.request_timeout_seconds, cfg.lag)
         self._racks: dict[int, str | None] = {}
+        self._cycles = 0
+        self._librdkafka_metadata_failed = False
+        self._mode: str | None = None  # learned from broker configs; decides which KRaft-only calls to make
+        # Enough workers for phase 2 on a large cluster (two jobs per broker); idle threads cost little.
+        self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"collect-{cfg.name}")
         self._zk = ZooKeeperSource(cfg.zookeeper.connect, cfg.zookeeper.timeout_seconds) if cfg.zookeeper else None
 
     def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
         self._kafka_api.close()
         self._groups.close()
         if self._zk is not None:
             self._zk.close()
 
     def collect(self) -> ClusterSnapshot:
+        """Two phases of concurrent calls. Phase 1 needs nothing: metadata, reassignments, ZooKeeper, features.
+        Phase 2 needs phase 1's brokers and topics: configs, log dirs, versions, groups, the KRaft quorum.
+        Independent calls run side by side so one unresponsive broker (or a hung controller) costs one
+        request timeout, not one per call, and the cycle still ends by its deadline."""
         col = self.cfg.collection
         taken_at = time.time()
         rec = CycleRecorder(time.monotonic() + col.timeout_seconds, col.request_timeout_seconds)
+        api = self._kafka_api
 
-        md = admin_source.read_metadata(self._admin, rec)
-        cluster_id = admin_controller = None
-        brokers: tuple[Broker, ...] | None = None
-        topics: tuple[Topic, ...] | None = None
-        reassignments_known = False
-        # When the cluster did not answer at all, further calls would each wait out their timeout too.
-        if md is not None:
-            cluster_id, admin_controller, topics = md.cluster_id, md.controller_id, md.topics
-            racks = admin_source.read_racks(self._admin, rec)
-            if racks is not None:
-                self._racks = racks
-            # A broker's rack is static configuration: when DescribeCluster fails (it waits on the controller,
-            # e.g. during an election) the racks seen last time still hold.
-            brokers = tuple(dataclasses.replace(b, rack=self._racks.get(b.id)) for b in md.brokers)
-        if topics is not None:
-            moving = self._kafka_api.list_reassignments(rec)
-            if moving is not None:
-                reassignments_known = True
-                topics = _with_reassignments(topics, moving)
+        p1 = self._run(
+            rec,
+            metadata=self._read_metadata_with(rec),
+            moving=lambda: api.list_reassignments(rec),
+            zk=lambda: self._zk.read(rec, None) if self._zk is not None else None,
+            features=lambda: api.finalized_features(rec),
+            racks=lambda: admin_source.read_racks(self._admin, rec) if self._racks_due() else None,
+        )
+        md: admin_source.Metadata | None = p1["metadata"]
+        self._librdkafka_metadata_failed = any(e.source == "admin" and e.call == "metadata" for e in rec.errors)
+        moving: Moving | None = p1["moving"]
+        zk: ZkState | None = p1["zk"]
+        features: dict[str, int] | None = p1["features"]
+        if p1["racks"] is not None:
+            self._racks = p1["racks"]
+        if md is not None and any(b.rack is not None for b in md.brokers):
+            self._racks = {b.id: b.rack for b in md.brokers}  # kafka-python's metadata carries racks
+        self._cycles += 1
+        if md is None:
+            return ClusterSnapshot(
+                taken_at=taken_at, zk=zk, features=features, errors=tuple(rec.errors), requests=rec.requests
+            )
 
-        zk = None
-        if self._zk is not None:
-            # ZooKeeper answers even when the brokers do not; in ZooKeeper mode ListPartitionReassignments is
-            # answered from the controller's queue, so a hung controller makes it fail: then read the znodes.
-            fallback = [t.name for t in topics] if topics is not None and not reassignments_known else None
-            zk = self._zk.read(rec, fallback)
-            if zk is not None and fallback is not None and topics is not None:
-                topics = _with_reassignments(topics, zk.topic_reassignments)
-                reassignments_known = True
+        topics = md.topics
+        ids = [b.id for b in md.brokers]
+        reassignments_known = moving is not None
+        if moving is not None:
+            topics = _with_reassignments(topics, moving)
+        zk_fallback = self._zk is not None and moving is None
+        kraft = self._mode == "kraft"
 
-        topic_configs: dict[str, dict[str, ConfigValue]] = {}
-        broker_configs: dict[int, dict[str, ConfigValue]] = {}
+        jobs: dict[str, Callable[[], Any]] = {
+            "topic_configs": lambda: admin_source.read_topic_configs(self._admin, rec, [t.name for t in topics]),
+            "broker_configs": lambda: admin_source.read_broker_configs(self._admin, rec, ids),
+            "lag": lambda: self._groups.read(self._admin, rec, md.brokers, topics),
+        }
+        if set(ids) - set(self._racks):
+            jobs["racks"] = lambda: admin_source.read_racks(self._admin, rec)
+        for b in ids:
+            jobs[f"log_dirs:{b}"] = functools.partial(api.log_dirs, rec, [b])
+            jobs[f"versions:{b}"] = functools.partial(api.broker_versions, rec, [b])
+        if kraft:
+            jobs["fenced"] = lambda: api.fenced_brokers(rec)
+            jobs["quorum"] = lambda: api.quorum(rec)
+        if zk_fallback and self._zk is not None:
+            # In ZooKeeper mode ListPartitionReassignments is answered from the controller's queue, so a hung
+            # controller makes it fail: then the adding/removing replicas come from the topics' znodes.
+            zk_source = self._zk
+            jobs["zk_topics"] = lambda: zk_source.read(rec, [t.name for t in topics])
+        p2 = self._run(rec, **jobs)
+
+        if p2.get("racks") is not None:
+            self._racks = p2["racks"]
+        # A broker's rack is static configuration, read when an unknown broker appears (and now and then):
+        # DescribeCluster waits on the controller, which may be the broker that is in trouble.
+        brokers = tuple(dataclasses.replace(b, rack=self._racks.get(b.id)) for b in md.brokers)
+        broker_configs: dict[int, dict[str, ConfigValue]] = p2["broker_configs"] or {}
+        self._mode = cluster_mode(broker_configs) or self._mode
         log_dirs: dict[int, tuple[LogDir, ...]] = {}
-        mode = fenced = elr_enabled = quorum = features = None
-        if topics is not None:
-            topic_configs = admin_source.read_topic_configs(self._admin, rec, [t.name for t in topics])
-        if brokers is not None:
-            ids = [b.id for b in brokers]
-            broker_configs = admin_source.read_broker_configs(self._admin, rec, ids)
-            mode = cluster_mode(broker_configs)
-            features = self._kafka_api.finalized_features(rec)
-            if features is not None:
-                elr_enabled = features.get("eligible.leader.replicas.version", 0) >= 1
-            if mode == "kraft":
-                fenced = self._kafka_api.fenced_brokers(rec)
-                quorum = self._kafka_api.quorum(rec)
-            log_dirs = self._kafka_api.log_dirs(rec, ids)
-        # Consumer groups, committed offsets and the end offsets lag is measured against.
-        lag = self._groups.read(self._admin, rec, brokers, topics) if brokers is not None else None
+        versions: dict[int, BrokerVersion] = {}
+        for b in ids:
+            log_dirs.update(p2[f"log_dirs:{b}"] or {})
+            versions.update(p2[f"versions:{b}"] or {})
+        if zk_fallback and p2.get("zk_topics") is not None:
+            zk = p2["zk_topics"]
+            assert zk is not None
+            topics = _with_reassignments(topics, zk.topic_reassignments)
+            reassignments_known = True
+        lag = p2["lag"]
+        fenced, quorum = p2.get("fenced"), p2.get("quorum")
+        if self._mode == "kraft" and not kraft:
+            # First cycle: the mode was learned from this cycle's broker configs.
+            fenced, quorum = api.fenced_brokers(rec), api.quorum(rec)
+        elr = None if features is None else features.get("eligible.leader.replicas.version", 0) >= 1
 
         return ClusterSnapshot(
             taken_at=taken_at,
-            cluster_id=cluster_id,
-            mode=mode,
-            admin_controller_id=admin_controller,
+            cluster_id=md.cluster_id,
+            mode=self._mode,
+            admin_controller_id=md.controller_id,
             zk=zk,
             quorum=quorum,
             features=features,
             brokers=brokers,
             fenced_brokers=fenced,
-            elr_enabled=elr_enabled,
+            elr_enabled=elr,
             topics=topics,
             reassignments_known=reassignments_known,
-            topic_configs=topic_configs,
+            topic_configs=p2["topic_configs"] or {},
             broker_configs=broker_configs,
             log_dirs=log_dirs,
+            broker_versions=versions,
             groups=lag.groups if lag else None,
             groups_complete=lag.complete if lag else False,
             end_offsets=lag.end_offsets if lag else {},
             start_offsets=lag.start_offsets if lag else {},
             end_offsets_at=lag.end_offsets_at if lag else None,
             errors=tuple(rec.errors),
-            requests=dict(rec.requests),
+            requests=rec.requests,
         )
+
+    def _read_metadata_with(self, rec: CycleRecorder) -> Callable[[], admin_source.Metadata | None]:
+        """librdkafka, unless it failed last cycle: it keeps sending Metadata to the broker it picked, even a
+        frozen one (seen: 12 cycles in a row), so then kafka-python asks its least-loaded broker instead,
+        and librdkafka is tried again every few cycles."""
+        if self._librdkafka_metadata_failed and self._cycles % METADATA_RETRY_CYCLES != 0:
+            return lambda: self._kafka_api.metadata(rec)
+        return lambda: admin_source.read_metadata(self._admin, rec)
+
+    def _racks_due(self) -> bool:
+        return not self._racks or self._cycles % RACKS_EVERY_CYCLES == 0
+
+    def _run(self, rec: CycleRecorder, **jobs: Callable[[], Any]) -> dict[str, Any]:
+        """Run the jobs side by side; a job still running at the cycle deadline is reported and left to finish
+        in the background (each call has its own timeout, so it does end)."""
+        futures = {name: self._pool.submit(job) for name, job in jobs.items()}
+        wait(futures.values(), timeout=max(0.0, rec.deadline - time.monotonic()))
+        out: dict[str, Any] = {}
+        for name, fut in futures.items():
+            if fut.done() and fut.exception() is None:
+                out[name] = fut.result()
+            else:
+                if fut.done():  # a bug, not an outside failure: the sources record those themselves
+                    log.error("collection job %s failed", name, exc_info=fut.exception())
+                else:
+                    rec.error("collector", name.split(":")[0], "did not finish before the cycle deadline")
+                out[name] = None
+        return out
 
 
 def _with_reassignments(

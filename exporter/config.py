@@ -100,6 +100,16 @@ class LagConfig:
 
 
 @dataclass(frozen=True)
+class ReassignmentConfig:
+    """When a moving partition counts as stalled."""
+
+    # An adding replica outside the ISR that copied less than min_progress_bytes_per_second on average over
+    # this window is stalled. The window should span several collection intervals.
+    stall_window_seconds: float = 300.0
+    min_progress_bytes_per_second: float = 1024.0
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     bootstrap_servers: str
     # Name of the cluster: selects it with /metrics?cluster=NAME. Required when several clusters are listed.
@@ -109,6 +119,7 @@ class ClusterConfig:
     zookeeper: ZooKeeperConfig | None = None
     collection: CollectionConfig = field(default_factory=CollectionConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
+    reassignment: ReassignmentConfig = field(default_factory=ReassignmentConfig)
     lag: LagConfig = field(default_factory=LagConfig)
 
 
@@ -239,6 +250,13 @@ def _validate(cfg: Config) -> None:
                 f"clusters[{i}].collection.request_timeout_seconds: must be > 0 and not above timeout_seconds"
             )
         _validate_policy(c.policy, f"clusters[{i}].policy")
+        if c.reassignment.stall_window_seconds < c.collection.interval_seconds * 2:
+            raise ConfigError(
+                f"clusters[{i}].reassignment.stall_window_seconds: must span at least two collection intervals "
+                f"({c.collection.interval_seconds * 2:g}s)"
+            )
+        if c.reassignment.min_progress_bytes_per_second < 0:
+            raise ConfigError(f"clusters[{i}].reassignment.min_progress_bytes_per_second: must not be negative")
         _validate_lag(c.lag, f"clusters[{i}].lag")
     if cfg.log_level not in _LOG_LEVELS:
         raise ConfigError(f"log_level: expected one of {', '.join(_LOG_LEVELS)}, got {cfg.log_level!r}")

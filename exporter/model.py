@@ -106,6 +106,14 @@ class ConsumerGroup:
 
 
 @dataclass(frozen=True)
+class BrokerVersion:
+    # kafka-python's inference of the release from the ApiVersions answer (no API reports the real one).
+    inferred: str
+    # (api key, min version, max version) for every API the broker supports.
+    api_versions: tuple[tuple[int, int, int], ...]
+
+
+@dataclass(frozen=True)
 class SourceError:
     """One failed read in a cycle: which source, which call, and what it said."""
 
@@ -143,6 +151,8 @@ class ClusterSnapshot:
     # Configs as DescribeConfigs returns them, defaults included; a topic or broker missing here was not read.
     topic_configs: dict[str, dict[str, ConfigValue]] = field(default_factory=dict)
     broker_configs: dict[int, dict[str, ConfigValue]] = field(default_factory=dict)
+    # ApiVersions of each live broker. A broker missing here was not read.
+    broker_versions: dict[int, BrokerVersion] = field(default_factory=dict)
     # Log directories per broker (DescribeLogDirs). A broker missing here was not read.
     log_dirs: dict[int, tuple[LogDir, ...]] = field(default_factory=dict)
     # Consumer groups that commit offsets, after the lag filters. None: not read this cycle (or lag disabled).

@@ -13,6 +13,8 @@ from exporter.analysis.controller import ControllerHistory, controller_view
 from exporter.analysis.controller import advance as advance_controller
 from exporter.analysis.lag import LagHistory
 from exporter.analysis.lag import advance as advance_lag
+from exporter.analysis.reassignment import ReassignmentHistory
+from exporter.analysis.reassignment import advance as advance_reassignments
 from exporter.collect import ClusterCollector
 from exporter.config import ClusterConfig
 from exporter.metrics import definitions as m
@@ -20,6 +22,7 @@ from exporter.metrics.controller import controller_samples
 from exporter.metrics.health import HealthState, build_info_labels, health_samples
 from exporter.metrics.lag import lag_samples
 from exporter.metrics.overview import overview_samples
+from exporter.metrics.reassignment import reassignment_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
 from exporter.metrics.replication import replication_samples
 from exporter.model import ClusterSnapshot, SourceError
@@ -45,6 +48,7 @@ class ClusterRunner:
         self.controller_history = ControllerHistory()
         # (time, high watermark) per partition and (committed, lag) per group partition: lag seconds, verdicts.
         self.lag_history = LagHistory()
+        self.reassignment_history = ReassignmentHistory()
         self.rendered = Rendered(b"", b"", None)
         self._publish(ClusterSnapshot(taken_at=time.time()))
 
@@ -109,6 +113,7 @@ class ClusterRunner:
         h.sources_failed = {e.source for e in snap.errors}
         self.controller_history = advance_controller(self.controller_history, controller_view(snap))
         self.lag_history = advance_lag(self.lag_history, snap, self.cfg.lag)
+        self.reassignment_history = advance_reassignments(self.reassignment_history, snap, self.cfg.reassignment)
         if snap.brokers is not None:
             h.last_success = snap.taken_at
             self.last_snapshot = snap
@@ -120,6 +125,7 @@ class ClusterRunner:
         s.merge(replication_samples(snap, self.cfg.policy))
         s.merge(controller_samples(snap, self.controller_history))
         s.merge(lag_samples(snap, self.lag_history, self.cfg.lag))
+        s.merge(reassignment_samples(snap, self.reassignment_history, self.cfg.reassignment))
         return s
 
     def _publish(self, snap: ClusterSnapshot) -> None:

@@ -9,6 +9,7 @@ from exporter.metrics import (  # noqa: F401
     health,
     lag,
     overview,
+    reassignment,
     replication,
 )
 

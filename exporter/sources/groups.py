@@ -31,7 +31,7 @@ from kafka.admin import KafkaAdminClient
 from kafka.protocol.consumer import OffsetFetchRequest
 
 from exporter.config import LagConfig
-from exporter.model import Broker, ConsumerGroup, SourceError, Topic
+from exporter.model import Broker, ConsumerGroup, Topic
 from exporter.sources.kafka_api import kafka_python_config
 from exporter.sources.recorder import CycleRecorder, describe_error
 
@@ -143,8 +143,8 @@ class GroupsSource:
         return GroupsRead(groups, complete, end, start, read_at if wanted else None)
 
     def _parallel(self, rec: CycleRecorder, source: str, api: str, jobs: Sequence[Callable[[], T]]) -> list[T | None]:
-        """Runs jobs on the pool (at most max_concurrent_requests at once); each sends one request and is one
-        recorded call. Waits from this thread, so the recorder is only ever used from the collecting thread."""
+        """Runs jobs on the pool, at most max_concurrent_requests at once; each sends one request and is
+        recorded as one call (its wait bounded by the cycle's remaining time)."""
         futures: list[Future[T]] = [self._pool.submit(fn) for fn in jobs]
         out: list[T | None] = []
         for fut in futures:
@@ -208,7 +208,7 @@ class GroupsSource:
                     except Exception as e:  # one group's failure leaves the others described
                         failed.append(f"{gid}: {describe_error(e)}")
                 if failed:
-                    rec.errors.append(SourceError(ADMIN, "consumer_group_describe", "; ".join(failed)[:300]))
+                    rec.error(ADMIN, "consumer_group_describe", "; ".join(failed)[:300])
                 return got
 
             members.update(rec.call(ADMIN, "consumer_group_describe", call, requests=len(chunk)) or {})
@@ -233,7 +233,7 @@ class GroupsSource:
                 else:
                     out[gid] = {tp: o for tp, o in offsets.items() if self._topics(tp[0])}
         if failed:  # group-level errors (e.g. the coordinator is loading): those groups only
-            rec.errors.append(SourceError(KP, "offset_fetch", "; ".join(failed)[:300]))
+            rec.error(KP, "offset_fetch", "; ".join(failed)[:300])
         return out
 
 
@@ -311,12 +311,17 @@ def _list_offsets(
             got, failed = {}, []
             for tp, fut in futures.items():
                 try:
-                    got[(tp.topic, tp.partition)] = int(fut.result(timeout=rec.timeout() + 1).offset)
+                    offset = int(fut.result(timeout=rec.timeout() + 1).offset)
                 except Exception as e:  # a partition without a leader fails alone
                     failed.append(f"{tp.topic}-{tp.partition}: {describe_error(e)}")
+                    continue
+                if offset < 0:  # "no offset" (-1) is not a position to measure lag from
+                    failed.append(f"{tp.topic}-{tp.partition}: no offset returned")
+                else:
+                    got[(tp.topic, tp.partition)] = offset
             if failed:
                 more = f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
-                rec.errors.append(SourceError(ADMIN, "list_offsets", f"{name}: {'; '.join(failed[:3])}{more}"))
+                rec.error(ADMIN, "list_offsets", f"{name}: {'; '.join(failed[:3])}{more}")
             return got
 
         results.append((rec.call(ADMIN, "list_offsets", wait, requests=0) if futures is not None else None) or {})

@@ -9,7 +9,8 @@ from typing import Any
 
 from kafka.admin import KafkaAdminClient
 
-from exporter.model import LogDir, Quorum, QuorumReplica
+from exporter.model import Broker, BrokerVersion, LogDir, Partition, Quorum, QuorumReplica, Topic
+from exporter.sources.admin import INTERNAL_TOPICS, Metadata
 from exporter.sources.recorder import CycleRecorder
 
 SOURCE = "kafka_api"
@@ -83,6 +84,8 @@ class KafkaApiSource:
         self._admin: Any = None
 
     def _client(self) -> Any:
+        # Created once and kept: kafka-python reconnects by itself, while a new client re-bootstraps and may
+        # pick the very broker that does not answer.
         if self._admin is None:
             self._admin = KafkaAdminClient(**self._conf)
         return self._admin
@@ -108,7 +111,6 @@ class KafkaApiSource:
 
         raw = rec.call(SOURCE, "list_partition_reassignments", call)
         if raw is None:
-            self.reset()
             return None
         return {
             (tp.topic, tp.partition): (tuple(v["adding_replicas"]), tuple(v["removing_replicas"]))
@@ -119,7 +121,6 @@ class KafkaApiSource:
         """KRaft brokers registered but fenced (DescribeCluster v2, Kafka >= 4.0); None where unsupported."""
         raw = rec.call(SOURCE, "describe_cluster", lambda: self._client().describe_cluster())
         if raw is None:
-            self.reset()
             return None
         brokers = raw.get("brokers") or []
         if not brokers or "is_fenced" not in brokers[0]:
@@ -130,7 +131,6 @@ class KafkaApiSource:
         """Finalized feature levels (e.g. metadata.version, eligible.leader.replicas.version)."""
         raw = rec.call(SOURCE, "describe_features", lambda: self._client().describe_features())
         if raw is None:
-            self.reset()
             return None
         return parse_features(raw)
 
@@ -138,7 +138,6 @@ class KafkaApiSource:
         """The KRaft metadata quorum (DescribeQuorum): the active controller is its leader."""
         raw = rec.call(SOURCE, "describe_quorum", lambda: self._client().describe_metadata_quorum())
         if raw is None:
-            self.reset()
             return None
         return parse_quorum(raw)
 
@@ -174,3 +173,54 @@ class KafkaApiSource:
                     )
             out[b] = tuple(dirs)
         return out
+
+    def broker_versions(self, rec: CycleRecorder, broker_ids: list[int]) -> dict[int, BrokerVersion]:
+        """What each broker answered to ApiVersions (kafka-python asks it once per connection)."""
+        out: dict[int, BrokerVersion] = {}
+        for b in broker_ids:
+            raw = rec.call(SOURCE, "api_versions", functools.partial(self._version_data, b))
+            if raw is None:
+                continue
+            apis = tuple(sorted((int(k), int(v[0]), int(v[1])) for k, v in (raw.api_versions or {}).items()))
+            inferred = ".".join(str(x) for x in raw.broker_version) if raw.broker_version else "unknown"
+            out[b] = BrokerVersion(inferred, apis)
+        return out
+
+    def _version_data(self, broker: int) -> Any:
+        return self._client().get_broker_version_data(broker)
+
+    def metadata(self, rec: CycleRecorder) -> Metadata | None:
+        """Brokers (with racks), controller and topics through kafka-python, which sends each request to its
+        least-loaded connection: the fallback when librdkafka keeps asking a broker that does not answer."""
+        cluster = rec.call(SOURCE, "describe_cluster", lambda: self._client().describe_cluster())
+        topics = rec.call(SOURCE, "metadata", lambda: self._client().describe_topics())
+        if cluster is None or topics is None:
+            return None
+        brokers = tuple(
+            sorted(
+                (Broker(int(b["broker_id"]), b["host"], int(b["port"]), b.get("rack")) for b in cluster["brokers"]),
+                key=lambda b: b.id,
+            )
+        )
+        out = []
+        for t in topics:
+            if t.get("error_code", 0) != 0:
+                continue
+            parts = tuple(
+                Partition(
+                    topic=t["name"],
+                    partition=int(p["partition_index"]),
+                    leader=int(p["leader_id"]) if p["leader_id"] >= 0 else None,
+                    replicas=tuple(p["replica_nodes"]),
+                    isr=tuple(p["isr_nodes"]),
+                )
+                for p in sorted(t["partitions"], key=lambda p: p["partition_index"])
+            )
+            out.append(Topic(t["name"], t["name"] in INTERNAL_TOPICS, parts))
+        controller = cluster.get("controller_id")
+        return Metadata(
+            cluster.get("cluster_id"),
+            int(controller) if controller is not None and controller >= 0 else None,
+            brokers,
+            tuple(sorted(out, key=lambda t: t.name)),
+        )

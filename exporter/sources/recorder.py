@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,25 +22,43 @@ def describe_error(e: BaseException) -> str:
 
 
 class CycleRecorder:
+    """Shared by the calls of one cycle, which run concurrently: every update holds the lock."""
+
     def __init__(self, deadline: float, request_timeout: float) -> None:
         self.deadline = deadline  # time.monotonic() value by which the whole cycle must end
         self.request_timeout = request_timeout
-        self.errors: list[SourceError] = []
-        self.requests: Counter[tuple[str, str]] = Counter()
+        self._errors: list[SourceError] = []
+        self._requests: Counter[tuple[str, str]] = Counter()
+        self._lock = threading.Lock()
+
+    @property
+    def errors(self) -> list[SourceError]:
+        with self._lock:
+            return list(self._errors)
+
+    @property
+    def requests(self) -> dict[tuple[str, str], int]:
+        with self._lock:
+            return dict(self._requests)
+
+    def error(self, source: str, api: str, message: str) -> None:
+        with self._lock:
+            self._errors.append(SourceError(source, api, message))
 
     def timeout(self) -> float:
         """Seconds the next request may take: its own limit, cut to what is left of the cycle."""
         return max(0.1, min(self.request_timeout, self.deadline - time.monotonic()))
 
     def call(self, source: str, api: str, fn: Callable[[], T], requests: int = 1) -> T | None:
-        self.requests[(source, api)] += requests
+        with self._lock:
+            self._requests[(source, api)] += requests
         if time.monotonic() >= self.deadline:
-            self.errors.append(SourceError(source, api, "skipped: the cycle deadline had passed"))
+            self.error(source, api, "skipped: the cycle deadline had passed")
             return None
         try:
             return fn()
         except Exception as e:  # any failure of an outside system is data, not a crash
-            self.errors.append(SourceError(source, api, describe_error(e)))
+            self.error(source, api, describe_error(e))
             return None
 
     def failed(self, source: str) -> bool:

@@ -1,0 +1,200 @@
+"""Reassignment, throttle and migration-view metric definitions (issue 5). Samples: `reassignment_samples`."""
+
+from __future__ import annotations
+
+from exporter.analysis.reassignment import (
+    ReassignmentHistory,
+    copy_rate,
+    moving_partitions,
+    stalls,
+    throttles,
+)
+from exporter.config import ReassignmentConfig
+from exporter.metrics.definitions import define
+from exporter.metrics.render import Samples
+from exporter.model import ClusterSnapshot
+
+REASSIGNING = define(
+    "kafka_reassignment_partitions",
+    "gauge",
+    "Partitions with a reassignment in progress (ListPartitionReassignments; in ZooKeeper mode the "
+    "adding/removing replicas of /brokers/topics/<topic> when that API does not answer).",
+)
+PARTITION_REASSIGNING = define(
+    "kafka_partition_reassigning",
+    "gauge",
+    "1 while the partition is being reassigned; absent otherwise.",
+    ("topic", "partition"),
+)
+REPLICA_BYTES = define(
+    "kafka_partition_reassignment_replica_bytes",
+    "gauge",
+    "Size on disk of each replica a reassignment is adding (DescribeLogDirs of that broker).",
+    ("topic", "partition", "broker_id"),
+)
+REPLICA_IN_ISR = define(
+    "kafka_partition_reassignment_replica_in_isr",
+    "gauge",
+    "1 once an adding replica has joined the ISR (caught up), 0 before.",
+    ("topic", "partition", "broker_id"),
+)
+LEADER_BYTES = define(
+    "kafka_partition_reassignment_leader_bytes",
+    "gauge",
+    "Size on disk of the leader's replica of a reassigning partition: what adding replicas copy.",
+    ("topic", "partition"),
+)
+PARTITION_REMAINING = define(
+    "kafka_partition_reassignment_remaining_bytes",
+    "gauge",
+    "Bytes the adding replicas of this partition still have to copy: the leader's size minus each adding "
+    "replica's, summed (0 for a replica already in the ISR).",
+    ("topic", "partition"),
+)
+REMAINING = define(
+    "kafka_reassignment_remaining_bytes", "gauge", "Bytes all reassignments in progress still have to copy."
+)
+RATE = define(
+    "kafka_reassignment_progress_bytes_per_second",
+    "gauge",
+    "Copy rate of all reassignments over the stall window, from the background collection's samples.",
+)
+ETA = define(
+    "kafka_reassignment_eta_seconds",
+    "gauge",
+    "Estimated time to copy the remaining bytes at the recent rate. Absent while nothing moves or the rate "
+    "is not yet known (less than two samples).",
+)
+LONGEST = define(
+    "kafka_reassignment_longest_running_seconds",
+    "gauge",
+    "How long the oldest reassignment in progress has been seen running (since the exporter first saw it).",
+)
+STALLED = define(
+    "kafka_partition_reassignment_stalled",
+    "gauge",
+    "1 while an adding replica has copied less than reassignment.min_progress_bytes_per_second over the "
+    "stall window and not joined the ISR; broker_id names the broker that is behind. Absent otherwise.",
+    ("topic", "partition", "broker_id"),
+)
+STALLED_COUNT = define(
+    "kafka_reassignment_stalled_partitions", "gauge", "Reassigning partitions with at least one stalled replica."
+)
+PENDING = define(
+    "kafka_partition_reassignment_pending_controller",
+    "gauge",
+    "1 while a partition listed in ZooKeeper's /admin/reassign_partitions has not been acted on by the "
+    "controller for two cycles (it only reacts when that znode is created; a controller change makes it read "
+    "the znode again).",
+    ("topic", "partition"),
+)
+PENDING_COUNT = define(
+    "kafka_reassignment_pending_controller_partitions",
+    "gauge",
+    "Partitions in /admin/reassign_partitions the controller is not acting on (ZooKeeper mode).",
+)
+BROKER_THROTTLE = define(
+    "kafka_broker_replication_throttle_bytes_per_second",
+    "gauge",
+    "A broker's leader.replication.throttled.rate / follower.replication.throttled.rate, where set.",
+    ("broker_id", "direction"),
+)
+TOPIC_THROTTLED = define(
+    "kafka_topic_replication_throttled",
+    "gauge",
+    "1 where the topic has leader.replication.throttled.replicas / follower.replication.throttled.replicas set.",
+    ("topic", "direction"),
+)
+THROTTLES_LEFT = define(
+    "kafka_replication_throttles_left_behind",
+    "gauge",
+    "Brokers and topics with replication throttles set while no reassignment is running: throttles that slow "
+    "every later catch-up of a follower.",
+)
+IBP_INFO = define(
+    "kafka_broker_inter_broker_protocol_info",
+    "info",
+    "ZooKeeper mode: each broker's inter.broker.protocol.version (differs during a rolling upgrade).",
+    ("broker_id", "version"),
+)
+METADATA_VERSION = define(
+    "kafka_cluster_metadata_version_level",
+    "gauge",
+    "KRaft: the cluster's finalized metadata.version feature level.",
+)
+VERSION_INFO = define(
+    "kafka_broker_version_info",
+    "info",
+    'The Kafka release each broker\'s ApiVersions answer matches (inferred="true": no Kafka API reports a '
+    "broker's software version, so this is kafka-python's inference from the API versions it supports).",
+    ("broker_id", "version", "inferred"),
+)
+MIXED_VERSIONS = define(
+    "kafka_cluster_mixed_versions",
+    "gauge",
+    "1 while brokers answer with different API versions (an upgrade in progress), 0 when all agree.",
+)
+
+
+def reassignment_samples(snap: ClusterSnapshot, history: ReassignmentHistory, cfg: ReassignmentConfig) -> Samples:
+    s = Samples()
+    if snap.topics is not None and snap.reassignments_known:
+        moving = moving_partitions(snap)
+        s.add(REASSIGNING, len(moving))
+        remaining_total: int | None = 0
+        for mv in moving:
+            labels: dict[str, str | int | None] = {"topic": mv.topic, "partition": mv.partition}
+            s.add(PARTITION_REASSIGNING, 1, **labels)
+            if mv.leader_bytes is not None:
+                s.add(LEADER_BYTES, mv.leader_bytes, **labels)
+            for r in mv.adding:
+                s.add(REPLICA_IN_ISR, int(r.in_isr), broker_id=r.broker, **labels)
+                if r.bytes is not None:
+                    s.add(REPLICA_BYTES, r.bytes, broker_id=r.broker, **labels)
+            left = mv.remaining_bytes
+            if left is not None:
+                s.add(PARTITION_REMAINING, left, **labels)
+            remaining_total = None if left is None or remaining_total is None else remaining_total + left
+        if remaining_total is not None:
+            s.add(REMAINING, remaining_total)
+        rate = copy_rate(history, snap, cfg)
+        if moving and rate is not None:
+            s.add(RATE, rate)
+            if rate > 0 and remaining_total is not None:
+                s.add(ETA, remaining_total / rate)
+        if moving:
+            started = min(history.first_seen.get((mv.topic, mv.partition), snap.taken_at) for mv in moving)
+            s.add(LONGEST, snap.taken_at - started)
+        found = stalls(history, snap, cfg)
+        for st in found:
+            s.add(STALLED, 1, topic=st.topic, partition=st.partition, broker_id=st.broker)
+        s.add(STALLED_COUNT, len({(st.topic, st.partition) for st in found}))
+        if snap.zk is not None:
+            pending = [tp for tp, n in history.pending_cycles.items() if n >= 2]
+            for topic, partition in pending:
+                s.add(PENDING, 1, topic=topic, partition=partition)
+            s.add(PENDING_COUNT, len(pending))
+    if snap.brokers is not None:
+        th = throttles(snap)
+        for (broker, direction), rate_limit in th.brokers.items():
+            s.add(BROKER_THROTTLE, rate_limit, broker_id=broker, direction=direction)
+        for topic, direction in th.topics:
+            s.add(TOPIC_THROTTLED, 1, topic=topic, direction=direction)
+        if snap.reassignments_known:
+            s.add(THROTTLES_LEFT, th.left_behind)
+    _versions(snap, s)
+    return s
+
+
+def _versions(snap: ClusterSnapshot, s: Samples) -> None:
+    if snap.mode == "zookeeper":
+        for b, cfg in snap.broker_configs.items():
+            ibp = cfg.get("inter.broker.protocol.version")
+            if ibp is not None and ibp.value:
+                s.info(IBP_INFO, broker_id=b, version=ibp.value)
+    if snap.features is not None and "metadata.version" in snap.features:
+        s.add(METADATA_VERSION, snap.features["metadata.version"])
+    for b, v in snap.broker_versions.items():
+        s.info(VERSION_INFO, broker_id=b, version=v.inferred, inferred="true")
+    if len(snap.broker_versions) > 1:
+        s.add(MIXED_VERSIONS, int(len({v.api_versions for v in snap.broker_versions.values()}) > 1))
