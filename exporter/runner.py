@@ -91,7 +91,8 @@ class ClusterRunner:
                     taken_at=time.time(), errors=(SourceError("admin", "cycle", "collection deadline exceeded"),)
                 )
         self._account(snap, time.monotonic() - started)
-        self._publish(snap)
+        # Analysis and rendering take seconds on large clusters: off the event loop, so scrapes keep flowing.
+        await asyncio.to_thread(self._publish, snap)
         return snap
 
     def _collect_and_release(self) -> ClusterSnapshot:

@@ -91,7 +91,7 @@ class ZooKeeperSource:
     def read(self, rec: CycleRecorder, fallback_topics: list[str] | None) -> ZkState | None:
         """The cluster's state in ZooKeeper. `fallback_topics`: topics whose adding/removing replicas must be
         read from their znodes because ListPartitionReassignments did not answer (None: not needed)."""
-        zk = rec.call(SOURCE, "connect", self._client)
+        zk = rec.call(SOURCE, "connect", self._client, requests=0)  # a request only when it (re)connects
         if zk is None or not zk.connected:
             # kazoo reconnects in the background; reads while disconnected would only wait out timeouts.
             if zk is not None:

@@ -18,7 +18,7 @@ import pytest
 from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
-from harness.cluster import Cluster
+from harness.cluster import Cluster, ZkCluster
 from tests.integration.scrape import Exporter, Series, cluster_config, one, parse, running_exporter, values
 
 pytestmark = pytest.mark.cluster
@@ -185,3 +185,35 @@ def test_unreachable_cluster_keeps_serving_own_metrics(tmp_path: Path) -> None:
         out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 0, out.decode()[-2000:]
     assert b"Traceback" not in out
+
+
+async def test_zookeeper_outage_is_reported_and_kafka_metrics_keep_flowing(zk_cluster: ZkCluster) -> None:
+    config = cluster_config(zk_cluster.bootstrap_servers, interval=1.0, zookeeper={"connect": zk_cluster.zk_connect})
+    async with running_exporter(config) as exp:
+        s = await exp.wait_for(
+            lambda s: (
+                one(s, "kafka_exporter_source_up", source="zookeeper") == 1
+                and one(s, "kafka_controller_id", source="zookeeper") is not None
+            ),
+            30,
+            "ZooKeeper read and the controller known",
+        )
+        await asyncio.to_thread(zk_cluster.stop_zookeeper)
+        s = await exp.wait_for(
+            lambda s: one(s, "kafka_exporter_source_up", source="zookeeper") == 0, 30, "ZooKeeper reported down"
+        )
+        # The brokers still answer: their metrics keep flowing, and nothing ZooKeeper said is made up.
+        assert one(s, "kafka_brokers") == 3
+        assert one(s, "kafka_exporter_source_up", source="admin") == 1
+        assert one(s, "kafka_controller_id", source="zookeeper") is None
+        assert one(s, "kafka_controller_id", source="admin") is not None
+        assert (one(s, "kafka_exporter_collection_errors_total", source="zookeeper", call="connect") or 0) >= 1
+        await asyncio.to_thread(zk_cluster.start_zookeeper)
+        await exp.wait_for(
+            lambda s: (
+                one(s, "kafka_exporter_source_up", source="zookeeper") == 1
+                and one(s, "kafka_controller_id", source="zookeeper") is not None
+            ),
+            60,
+            "ZooKeeper back",
+        )
