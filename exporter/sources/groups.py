@@ -27,12 +27,11 @@ from typing import Any, TypeVar
 
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
-from kafka.admin import KafkaAdminClient
 from kafka.protocol.consumer import OffsetFetchRequest
 
 from exporter.config import LagConfig
 from exporter.model import Broker, ConsumerGroup, Topic
-from exporter.sources.kafka_api import kafka_python_config
+from exporter.sources.kafka_api import KafkaPythonAdmin, kafka_python_config
 from exporter.sources.recorder import CycleRecorder, describe_error
 
 KP = "kafka_api"  # requests through kafka-python
@@ -87,8 +86,7 @@ class GroupsSource:
 
     def __init__(self, bootstrap_servers: str, client: dict[str, str], timeout_s: float, cfg: LagConfig) -> None:
         self.cfg = cfg
-        self._conf = kafka_python_config(bootstrap_servers, client, timeout_s)
-        self._kp: Any = None
+        self._kp = KafkaPythonAdmin(kafka_python_config(bootstrap_servers, client, timeout_s))
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_concurrent_requests, thread_name_prefix="kce-groups")
         self._groups = Filter(cfg.include_groups, cfg.exclude_groups)
         self._topics = Filter(cfg.include_topics, cfg.exclude_topics)
@@ -98,17 +96,10 @@ class GroupsSource:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _reset(self) -> None:
-        if self._kp is not None:
-            try:
-                self._kp.close()
-            except Exception as e:  # closing a broken client must not fail the cycle
-                log.debug("closing kafka-python admin: %s", e)
-            self._kp = None
+        self._kp.reset()
 
     def _client(self) -> Any:
-        if self._kp is None:
-            self._kp = KafkaAdminClient(**self._conf)
-        return self._kp
+        return self._kp.get()
 
     # -- one cycle ---------------------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import threading
 from typing import Any
 
 from kafka.admin import KafkaAdminClient
@@ -76,30 +77,41 @@ def parse_quorum(raw: dict[str, Any]) -> Quorum | None:
     return None
 
 
-class KafkaApiSource:
-    """Holds one kafka-python admin client, created on first use and re-created after it fails."""
+class KafkaPythonAdmin:
+    """One kafka-python admin client, created on first use and kept: kafka-python reconnects by itself, while a
+    new client re-bootstraps and may pick the very broker that does not answer. Locked, because a cycle's
+    calls run concurrently and a second client created by a racing call would never be closed."""
 
-    def __init__(self, bootstrap_servers: str, client: dict[str, str], timeout_s: float) -> None:
-        self._conf = kafka_python_config(bootstrap_servers, client, timeout_s)
+    def __init__(self, conf: dict[str, Any]) -> None:
+        self._conf = conf
         self._admin: Any = None
+        self._lock = threading.Lock()
 
-    def _client(self) -> Any:
-        # Created once and kept: kafka-python reconnects by itself, while a new client re-bootstraps and may
-        # pick the very broker that does not answer.
-        if self._admin is None:
-            self._admin = KafkaAdminClient(**self._conf)
-        return self._admin
+    def get(self) -> Any:
+        with self._lock:
+            if self._admin is None:
+                self._admin = KafkaAdminClient(**self._conf)
+            return self._admin
 
     def reset(self) -> None:
-        if self._admin is not None:
+        with self._lock:
+            admin, self._admin = self._admin, None
+        if admin is not None:
             try:
-                self._admin.close()
+                admin.close()
             except Exception as e:  # closing a broken client must not fail the cycle
                 log.debug("closing kafka-python admin: %s", e)
-            self._admin = None
+
+
+class KafkaApiSource:
+    """The Kafka APIs confluent-kafka lacks, through one shared kafka-python admin client."""
+
+    def __init__(self, bootstrap_servers: str, client: dict[str, str], timeout_s: float) -> None:
+        self._admin = KafkaPythonAdmin(kafka_python_config(bootstrap_servers, client, timeout_s))
+        self._client = self._admin.get
 
     def close(self) -> None:
-        self.reset()
+        self._admin.reset()
 
     def list_reassignments(
         self, rec: CycleRecorder

@@ -202,9 +202,10 @@ async def test_zookeeper_outage_is_reported_and_kafka_metrics_keep_flowing(zk_cl
         s = await exp.wait_for(
             lambda s: one(s, "kafka_exporter_source_up", source="zookeeper") == 0, 30, "ZooKeeper reported down"
         )
-        # The brokers still answer: their metrics keep flowing, and nothing ZooKeeper said is made up.
+        # The brokers still answer Metadata: those metrics keep flowing, and nothing ZooKeeper said is made up.
+        # (DescribeConfigs may fail meanwhile: a ZooKeeper-mode broker reads topic configs from ZooKeeper.)
         assert one(s, "kafka_brokers") == 3
-        assert one(s, "kafka_exporter_source_up", source="admin") == 1
+        assert one(s, "kafka_topics") is not None
         assert one(s, "kafka_controller_id", source="zookeeper") is None
         assert one(s, "kafka_controller_id", source="admin") is not None
         assert (one(s, "kafka_exporter_collection_errors_total", source="zookeeper", call="connect") or 0) >= 1

@@ -443,7 +443,7 @@ def test_one_coordinator_failing_costs_only_its_groups(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(groups_source, "offset_fetch", fake_fetch)
     src = GroupsSource("k:9092", {}, 5, LagConfig())
-    src._kp = FakeKafkaPython()
+    src._kp._admin = FakeKafkaPython()  # the holder hands out this fake instead of a real client
     rec = CycleRecorder(time.monotonic() + 10, 5)
     try:
         brokers = tuple(Broker(i, f"b{i}", 9092) for i in (1, 2, 3))
@@ -462,3 +462,36 @@ def test_one_coordinator_failing_costs_only_its_groups(monkeypatch: pytest.Monke
     assert rec.requests[("kafka_api", "list_groups")] == 3
     assert rec.requests[("kafka_api", "offset_fetch")] == 2  # one per coordinator that answered
     assert rec.requests[("admin", "list_offsets")] == 2  # latest and earliest, one leader
+
+
+def test_offset_fetch_parsing_keeps_committed_offsets_only() -> None:
+    def ns(**kw: Any) -> Any:
+        return type("NS", (), kw)()
+
+    parts = [
+        ns(partition_index=0, committed_offset=42, error_code=0),
+        ns(partition_index=1, committed_offset=-1, error_code=0),  # no commit for this partition
+        ns(partition_index=2, committed_offset=7, error_code=3),  # partition-level error
+    ]
+    group = ns(error_code=0, topics=[ns(name="t", partitions=parts)])
+    assert groups_source._parse_offsets(group) == {("t", 0): 42}
+    assert groups_source._parse_offsets(ns(error_code=14, topics=[])) == "error code 14"
+
+
+def test_an_end_offset_of_minus_one_is_unknown_not_zero_lag() -> None:
+    # librdkafka answers -1 without an error for a partition whose leader just died (seen on Kafka 4.1).
+    class Admin:
+        def list_offsets(self, request: dict[Any, Any], request_timeout: float) -> dict[Any, Any]:
+            out = {}
+            for tp in request:
+                fut: Future[Any] = Future()
+                fut.set_result(type("R", (), {"offset": -1 if tp.partition == 1 else 10})())
+                out[tp] = fut
+            return out
+
+    rec = CycleRecorder(time.monotonic() + 10, 5)
+    end, start = groups_source._list_offsets(Admin(), rec, [("t", 0), ("t", 1)], {("t", 0): 1, ("t", 1): 2})  # type: ignore[arg-type]
+    assert end == {("t", 0): 10} and start == {("t", 0): 10}
+    assert [e.call for e in rec.errors] == ["list_offsets", "list_offsets"]
+    assert "t-1: no offset returned" in rec.errors[0].message
+    assert rec.requests[("admin", "list_offsets")] == 4  # two leaders, latest and earliest
