@@ -11,7 +11,8 @@ CONTROLLER_ACTIVE = define(
     "kafka_controller_active",
     "gauge",
     "1 if the cluster has an active controller, 0 if the source that knows says there is none (ZooKeeper mode: "
-    "no /controller znode; KRaft: the metadata quorum has no leader). Absent when that source did not answer.",
+    'no /controller znode, or without ZooKeeper configured (source="admin") no controller in the Metadata '
+    "answer; KRaft: the metadata quorum has no leader). Absent when that source did not answer.",
     ("source",),
 )
 CONTROLLER_ID = define(
@@ -72,8 +73,13 @@ def controller_samples(snap: ClusterSnapshot, history: ControllerHistory) -> Sam
             s.add(CONTROLLER_EPOCH, view.epoch, source=view.source)
         if view.source == "zookeeper":
             s.add(KRAFT_MIGRATION, int(view.kraft_controller_in_zk))
-    if snap.mode == "zookeeper" and snap.admin_controller_id is not None:
-        s.add(CONTROLLER_ID, snap.admin_controller_id, source="admin")
+    if snap.mode == "zookeeper":
+        if snap.admin_controller_id is not None:
+            s.add(CONTROLLER_ID, snap.admin_controller_id, source="admin")
+        if snap.zk is None and snap.brokers is not None:
+            # Without ZooKeeper configured, the Metadata answer is the only word on it: no controller id there
+            # means the brokers know of no active controller.
+            s.add(CONTROLLER_ACTIVE, int(snap.admin_controller_id is not None), source="admin")
     if snap.quorum is not None:
         s.add(QUORUM_VOTERS, len(snap.quorum.voters))
         s.add(QUORUM_OBSERVERS, len(snap.quorum.observers))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from exporter.analysis.controller import ControllerHistory, ControllerView, advance, controller_view, voter_lags
 from exporter.metrics import controller as cm
 from exporter.metrics.controller import controller_samples
-from exporter.model import ClusterSnapshot, Quorum, QuorumReplica, ZkState
+from exporter.model import Broker, ClusterSnapshot, Quorum, QuorumReplica, ZkState
 from exporter.sources.kafka_api import parse_features, parse_quorum
 from exporter.sources.zookeeper import parse_controller, parse_reassign_request, parse_topic_reassignments
 
@@ -95,3 +95,14 @@ def test_kafka_api_parsers_accept_kafka_python_shapes() -> None:
     }
     q = parse_quorum(quorum)
     assert q is not None and q.leader_id == 2 and q.voters[0].last_caught_up_ms is None
+
+
+def test_zookeeper_mode_without_zookeeper_configured_still_tells_no_controller() -> None:
+    brokers = (Broker(1, "h", 9092),)
+    none = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, admin_controller_id=None)
+    some = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, admin_controller_id=1)
+    assert controller_samples(none, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="admin") == 0
+    assert controller_samples(some, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="admin") == 1
+    # With ZooKeeper read, /controller is the authority and the admin view is only a cross-check.
+    with_zk = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, admin_controller_id=1, zk=zk(None))
+    assert controller_samples(with_zk, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="admin") is None

@@ -1,0 +1,1 @@
+"""Grafana dashboards for kafka-cluster-exporter, generated from `dashboards/generate.py`."""
