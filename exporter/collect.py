@@ -44,11 +44,15 @@ class ClusterCollector:
         self._zk = ZooKeeperSource(cfg.zookeeper.connect, cfg.zookeeper.timeout_seconds) if cfg.zookeeper else None
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        # Jobs left running past a cycle's deadline end within their own timeouts: wait for them, so no call
+        # still holds a client while it is closed.
+        self._pool.shutdown(wait=True, cancel_futures=True)
         self._kafka_api.close()
         self._groups.close()
         if self._zk is not None:
             self._zk.close()
+        # Destroyed here, in the closing thread, not by whichever thread happens to drop it last.
+        vars(self).pop("_admin", None)
 
     def collect(self) -> ClusterSnapshot:
         """Two phases of concurrent calls. Phase 1 needs nothing: metadata, reassignments, ZooKeeper, features.
@@ -66,7 +70,7 @@ class ClusterCollector:
             moving=lambda: api.list_reassignments(rec),
             zk=lambda: self._zk.read(rec, None) if self._zk is not None else None,
             features=lambda: api.finalized_features(rec),
-            racks=lambda: admin_source.read_racks(self._admin, rec) if self._racks_due() else None,
+            racks=lambda: api.racks(rec) if self._racks_due() else None,
         )
         md: admin_source.Metadata | None = p1["metadata"]
         self._librdkafka_metadata_failed = any(e.source == "admin" and e.call == "metadata" for e in rec.errors)
@@ -92,13 +96,13 @@ class ClusterCollector:
         kraft = self._mode == "kraft"
 
         jobs: dict[str, Callable[[], Any]] = {
-            "topic_configs": lambda: admin_source.read_topic_configs(self._admin, rec, [t.name for t in topics]),
-            "broker_configs": lambda: admin_source.read_broker_configs(self._admin, rec, ids),
+            "topic_configs": lambda: api.topic_configs(rec, [t.name for t in topics]),
             "lag": lambda: self._groups.read(self._admin, rec, md.brokers, topics),
         }
         if set(ids) - set(self._racks):
-            jobs["racks"] = lambda: admin_source.read_racks(self._admin, rec)
+            jobs["racks"] = lambda: api.racks(rec)
         for b in ids:
+            jobs[f"broker_configs:{b}"] = functools.partial(api.broker_configs, rec, b)
             jobs[f"log_dirs:{b}"] = functools.partial(api.log_dirs, rec, [b])
             jobs[f"versions:{b}"] = functools.partial(api.broker_versions, rec, [b])
         if kraft:
@@ -116,7 +120,7 @@ class ClusterCollector:
         # A broker's rack is static configuration, read when an unknown broker appears (and now and then):
         # DescribeCluster waits on the controller, which may be the broker that is in trouble.
         brokers = tuple(dataclasses.replace(b, rack=self._racks.get(b.id)) for b in md.brokers)
-        broker_configs: dict[int, dict[str, ConfigValue]] = p2["broker_configs"] or {}
+        broker_configs = {b: cfg for b in ids if (cfg := p2[f"broker_configs:{b}"]) is not None}
         self._mode = cluster_mode(broker_configs) or self._mode
         log_dirs: dict[int, tuple[LogDir, ...]] = {}
         versions: dict[int, BrokerVersion] = {}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import threading
 import time
 from dataclasses import dataclass
 
@@ -43,7 +44,9 @@ class ClusterRunner:
         self.health = HealthState()
         self._build = build_info_labels()
         self._collector = ClusterCollector(cfg)
-        self._busy = False  # a collection thread is still running (it outlived its deadline)
+        # Set while no collection thread runs; cleared while one does (it may outlive its cycle's deadline).
+        self._idle = threading.Event()
+        self._idle.set()
         self.last_snapshot: ClusterSnapshot | None = None
         self.controller_history = ControllerHistory()
         # (time, high watermark) per partition and (committed, lag) per group partition: lag seconds, verdicts.
@@ -75,13 +78,13 @@ class ClusterRunner:
     async def run_once(self) -> ClusterSnapshot:
         col = self.cfg.collection
         started = time.monotonic()
-        if self._busy:
+        if not self._idle.is_set():
             snap = ClusterSnapshot(
                 taken_at=time.time(),
                 errors=(SourceError("admin", "cycle", "previous collection still running past its deadline"),),
             )
         else:
-            self._busy = True
+            self._idle.clear()
             task = asyncio.ensure_future(asyncio.to_thread(self._collect_and_release))
             try:
                 # The collector bounds each call; this outer bound is the promise that a cycle always ends.
@@ -99,7 +102,7 @@ class ClusterRunner:
         try:
             return self._collector.collect()
         finally:
-            self._busy = False
+            self._idle.set()
 
     def _account(self, snap: ClusterSnapshot, duration: float) -> None:
         h = self.health
@@ -146,4 +149,9 @@ class ClusterRunner:
             await asyncio.sleep(max(0.0, col.interval_seconds - elapsed) + random.uniform(0, col.jitter_seconds))
 
     def close(self) -> None:
+        """Wait for a collection still running (each of its calls is bounded by its timeout), then close the
+        clients from this thread: librdkafka aborts the process if a client is destroyed from one of its own
+        threads, which a client released under a late callback could be."""
+        if not self._idle.wait(self.cfg.collection.timeout_seconds + 5):
+            log.warning("cluster %s: closing while a collection is still running", self.cfg.name)
         self._collector.close()

@@ -25,8 +25,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from confluent_kafka import TopicPartition
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
+from kafka import TopicPartition as KTopicPartition
+from kafka.admin import OffsetSpec
 from kafka.protocol.consumer import OffsetFetchRequest
 
 from exporter.config import LagConfig
@@ -92,8 +93,8 @@ class GroupsSource:
         self._topics = Filter(cfg.include_topics, cfg.exclude_topics)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)  # requests in flight end within their timeouts
         self._reset()
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _reset(self) -> None:
         self._kp.reset()
@@ -130,8 +131,36 @@ class GroupsSource:
         # Partitions of deleted topics (offsets outlive them) have no end offsets to ask for.
         wanted = sorted(tp for tp in committed if tp in leaders)
         read_at = time.time()
-        end, start = _list_offsets(admin, rec, wanted, leaders)
+        end, start = self._list_offsets(rec, wanted, leaders)
         return GroupsRead(groups, complete, end, start, read_at if wanted else None)
+
+    def _list_offsets(
+        self, rec: CycleRecorder, wanted: list[TP], leaders: dict[TP, int | None]
+    ) -> tuple[dict[TP, int], dict[TP, int]]:
+        """High watermarks and log-start offsets: one ListOffsets per leader and spec, side by side, so a dead
+        leader costs only its own partitions.
+
+        Through kafka-python on purpose: librdkafka 2.16 aborted the whole process (assertion
+        `eonce->refcnt > 0` in rd_kafka_enq_once_del_source_return) when a leader it had a ListOffsets queued
+        for was killed."""
+        by_leader: dict[int, list[TP]] = defaultdict(list)
+        for tp in wanted:
+            leader = leaders.get(tp)
+            if leader is not None:
+                by_leader[leader].append(tp)
+        no_leader = [tp for tp in wanted if leaders.get(tp) is None]
+        if no_leader:
+            rec.error(KP, "list_offsets", f"no leader for {', '.join(f'{t}-{p}' for t, p in no_leader[:3])}")
+        kp = self._client()
+        results: list[dict[TP, int]] = []
+        for spec in (OffsetSpec.LATEST, OffsetSpec.EARLIEST):
+            jobs = [functools.partial(_offsets_from_leader, kp, tps, spec, rec.timeout()) for tps in by_leader.values()]
+            got: dict[TP, int] = {}
+            for part in self._parallel(rec, KP, "list_offsets", jobs):
+                if part is not None:
+                    got.update(part)
+            results.append(got)
+        return results[0], results[1]
 
     def _parallel(self, rec: CycleRecorder, source: str, api: str, jobs: Sequence[Callable[[], T]]) -> list[T | None]:
         """Runs jobs on the pool, at most max_concurrent_requests at once; each sends one request and is
@@ -277,43 +306,13 @@ def _leaders(topics: tuple[Topic, ...] | None) -> dict[TP, int | None]:
     return {(t.name, p.partition): p.leader for t in topics for p in t.partitions}
 
 
-def _list_offsets(
-    admin: AdminClient, rec: CycleRecorder, wanted: list[TP], leaders: dict[TP, int | None]
-) -> tuple[dict[TP, int], dict[TP, int]]:
-    """High watermarks and log-start offsets: librdkafka sends one ListOffsets per leader for each spec; both
-    specs are sent before either is awaited."""
-    if not wanted:
-        return {}, {}
-    requests = len({leaders[tp] for tp in wanted if leaders[tp] is not None}) or 1
-    sent: dict[str, Any] = {}
-    specs = {"latest": OffsetSpec.latest(), "earliest": OffsetSpec.earliest()}  # type: ignore[no-untyped-call]
-    for name, spec in specs.items():
-        request = {TopicPartition(t, p): spec for t, p in wanted}
-
-        def send(request: dict[Any, Any] = request) -> Any:
-            return admin.list_offsets(request, request_timeout=rec.timeout())
-
-        sent[name] = rec.call(ADMIN, "list_offsets", send, requests=requests)
-    results = []
-    for name in ("latest", "earliest"):
-        futures = sent[name]
-
-        def wait(futures: Any = futures, name: str = name) -> dict[TP, int]:
-            got, failed = {}, []
-            for tp, fut in futures.items():
-                try:
-                    offset = int(fut.result(timeout=rec.timeout() + 1).offset)
-                except Exception as e:  # a partition without a leader fails alone
-                    failed.append(f"{tp.topic}-{tp.partition}: {describe_error(e)}")
-                    continue
-                if offset < 0:  # "no offset" (-1) is not a position to measure lag from
-                    failed.append(f"{tp.topic}-{tp.partition}: no offset returned")
-                else:
-                    got[(tp.topic, tp.partition)] = offset
-            if failed:
-                more = f" (+{len(failed) - 3} more)" if len(failed) > 3 else ""
-                rec.error(ADMIN, "list_offsets", f"{name}: {'; '.join(failed[:3])}{more}")
-            return got
-
-        results.append((rec.call(ADMIN, "list_offsets", wait, requests=0) if futures is not None else None) or {})
-    return results[0], results[1]
+def _offsets_from_leader(kp: Any, tps: list[TP], spec: Any, timeout_s: float) -> dict[TP, int]:
+    """One ListOffsets to one leader. A negative offset ("none") is an error, never a position to measure lag
+    from (seen: -1 for a partition whose leader had just died)."""
+    raw = kp.list_partition_offsets({KTopicPartition(t, p): spec for t, p in tps}, timeout_ms=int(timeout_s * 1000))
+    out = {}
+    for tp, o in raw.items():
+        if o.offset < 0:
+            raise ValueError(f"{tp.topic}-{tp.partition}: no offset returned")
+        out[(tp.topic, tp.partition)] = int(o.offset)
+    return out

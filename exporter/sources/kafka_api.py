@@ -6,15 +6,18 @@ from __future__ import annotations
 import functools
 import logging
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.errors import KafkaConnectionError, NodeNotReadyError
 
-from exporter.model import Broker, BrokerVersion, LogDir, Partition, Quorum, QuorumReplica, Topic
-from exporter.sources.admin import INTERNAL_TOPICS, Metadata
+from exporter.model import Broker, BrokerVersion, ConfigValue, LogDir, Partition, Quorum, QuorumReplica, Topic
+from exporter.sources.admin import INTERNAL_TOPICS, TOPIC_CONFIG_BATCH, TOPIC_CONFIG_KEYS, Metadata
 from exporter.sources.recorder import CycleRecorder
 
 SOURCE = "kafka_api"
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 # librdkafka setting -> kafka-python setting, for the settings both clients share (security).
@@ -77,6 +80,25 @@ def parse_quorum(raw: dict[str, Any]) -> Quorum | None:
     return None
 
 
+def _config_value(e: dict[str, Any]) -> ConfigValue:
+    source = str(e.get("config_source", ""))
+    return ConfigValue(e.get("value"), source == "DEFAULT_CONFIG", source)
+
+
+def any_broker(fn: Callable[[], T]) -> Callable[[], T]:
+    """For requests any broker can answer: after a connection failure, try once more at once. kafka-python
+    backs off the node that failed and picks another, instead of asking a dead broker (seen: a killed KRaft
+    quorum leader kept being asked for DescribeQuorum) until the next cycle."""
+
+    def call() -> T:
+        try:
+            return fn()
+        except (KafkaConnectionError, NodeNotReadyError, ConnectionError):
+            return fn()
+
+    return call
+
+
 class KafkaPythonAdmin:
     """One kafka-python admin client, created on first use and kept: kafka-python reconnects by itself, while a
     new client re-bootstraps and may pick the very broker that does not answer. Locked, because a cycle's
@@ -131,7 +153,7 @@ class KafkaApiSource:
 
     def fenced_brokers(self, rec: CycleRecorder) -> tuple[int, ...] | None:
         """KRaft brokers registered but fenced (DescribeCluster v2, Kafka >= 4.0); None where unsupported."""
-        raw = rec.call(SOURCE, "describe_cluster", lambda: self._client().describe_cluster())
+        raw = rec.call(SOURCE, "describe_cluster", any_broker(lambda: self._client().describe_cluster()))
         if raw is None:
             return None
         brokers = raw.get("brokers") or []
@@ -141,14 +163,14 @@ class KafkaApiSource:
 
     def finalized_features(self, rec: CycleRecorder) -> dict[str, int] | None:
         """Finalized feature levels (e.g. metadata.version, eligible.leader.replicas.version)."""
-        raw = rec.call(SOURCE, "describe_features", lambda: self._client().describe_features())
+        raw = rec.call(SOURCE, "describe_features", any_broker(lambda: self._client().describe_features()))
         if raw is None:
             return None
         return parse_features(raw)
 
     def quorum(self, rec: CycleRecorder) -> Quorum | None:
         """The KRaft metadata quorum (DescribeQuorum): the active controller is its leader."""
-        raw = rec.call(SOURCE, "describe_quorum", lambda: self._client().describe_metadata_quorum())
+        raw = rec.call(SOURCE, "describe_quorum", any_broker(lambda: self._client().describe_metadata_quorum()))
         if raw is None:
             return None
         return parse_quorum(raw)
@@ -204,8 +226,8 @@ class KafkaApiSource:
     def metadata(self, rec: CycleRecorder) -> Metadata | None:
         """Brokers (with racks), controller and topics through kafka-python, which sends each request to its
         least-loaded connection: the fallback when librdkafka keeps asking a broker that does not answer."""
-        cluster = rec.call(SOURCE, "describe_cluster", lambda: self._client().describe_cluster())
-        topics = rec.call(SOURCE, "metadata", lambda: self._client().describe_topics())
+        cluster = rec.call(SOURCE, "describe_cluster", any_broker(lambda: self._client().describe_cluster()))
+        topics = rec.call(SOURCE, "metadata", any_broker(lambda: self._client().describe_topics()))
         if cluster is None or topics is None:
             return None
         brokers = tuple(
@@ -236,3 +258,48 @@ class KafkaApiSource:
             brokers,
             tuple(sorted(out, key=lambda t: t.name)),
         )
+
+    def racks(self, rec: CycleRecorder) -> dict[int, str | None] | None:
+        """Each live broker's rack (DescribeCluster, answered by any broker)."""
+        raw = rec.call(SOURCE, "describe_cluster", any_broker(lambda: self._client().describe_cluster()))
+        if raw is None:
+            return None
+        return {int(b["broker_id"]): b.get("rack") for b in raw.get("brokers") or []}
+
+    def broker_configs(self, rec: CycleRecorder, broker: int) -> dict[str, ConfigValue] | None:
+        """Every config of one broker (DescribeConfigs sent to that broker).
+
+        Through kafka-python on purpose: librdkafka 2.16 aborted the whole process (assertion
+        `eonce->refcnt > 0` in rd_kafka_enq_once_del_source_return) when a broker it had a broker-targeted
+        admin request queued for was killed; an exporter must survive exactly that."""
+
+        def call() -> Any:
+            res = ConfigResource(ConfigResourceType.BROKER, str(broker))
+            return self._client().describe_configs([res], config_filter="all")
+
+        raw = rec.call(SOURCE, "describe_configs_broker", call)
+        if raw is None:
+            return None
+        entries = (raw.get("broker") or {}).get(str(broker)) or {}
+        return {
+            name: ConfigValue(
+                e.get("value"), e.get("config_source") == "DEFAULT_CONFIG", str(e.get("config_source", ""))
+            )
+            for name, e in entries.items()
+        }
+
+    def topic_configs(self, rec: CycleRecorder, topics: list[str]) -> dict[str, dict[str, ConfigValue]]:
+        """Effective topic configs (overrides and inherited defaults) of the keys analysis reads, in batches.
+        Topics whose batch failed are left out. kafka-python for the reason broker_configs gives."""
+        out: dict[str, dict[str, ConfigValue]] = {}
+        for i in range(0, len(topics), TOPIC_CONFIG_BATCH):
+            batch = topics[i : i + TOPIC_CONFIG_BATCH]
+
+            def call(batch: list[str] = batch) -> Any:
+                res = [ConfigResource(ConfigResourceType.TOPIC, t) for t in batch]
+                return self._client().describe_configs(res, config_filter="all")
+
+            raw = rec.call(SOURCE, "describe_configs_topics", any_broker(call))
+            for name, entries in ((raw or {}).get("topic") or {}).items():
+                out[name] = {k: _config_value(e) for k, e in entries.items() if k in TOPIC_CONFIG_KEYS}
+        return out

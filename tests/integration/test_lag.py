@@ -330,7 +330,7 @@ async def test_lag_seconds_and_verdicts(kraft_cluster: Cluster) -> None:
             s = await exp.wait_for(
                 lambda s: verdicts(s).get(rewound) == "rewound", 10, "the group reset to earlier offsets is rewound"
             )
-            assert all(verdicts(s).get(g) == v for g, v in expected.items())
+            assert all(verdicts(s).get(g) == v for g, v in expected.items()), verdicts(s)
 
 
 async def test_a_dead_coordinator_costs_only_its_groups(kraft_cluster: Cluster) -> None:
