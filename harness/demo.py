@@ -87,6 +87,7 @@ def main() -> int:
             "clusters:\n"
             f"  - name: demo\n    bootstrap_servers: '{cluster.bootstrap_servers}'\n{zk}"
             "    collection: {interval_seconds: 5, timeout_seconds: 4, request_timeout_seconds: 3}\n"
+            "    lag: {verdict_window_seconds: 60}  # short, so the demo shows a verdict within minutes\n"
         )
         exporter = subprocess.Popen([sys.executable, "-m", "exporter", "--config", str(cfg)])
         try:
