@@ -117,8 +117,8 @@ class ClusterCollector:
 
         if p2.get("racks") is not None:
             self._racks = p2["racks"]
-        # A broker's rack is static configuration, read when an unknown broker appears (and now and then):
-        # DescribeCluster waits on the controller, which may be the broker that is in trouble.
+        # A broker's rack is static configuration: read when an unknown broker appears and every
+        # RACKS_EVERY_CYCLES cycles, not every cycle.
         brokers = tuple(dataclasses.replace(b, rack=self._racks.get(b.id)) for b in md.brokers)
         broker_configs = {b: cfg for b in ids if (cfg := p2[f"broker_configs:{b}"]) is not None}
         self._mode = cluster_mode(broker_configs) or self._mode
