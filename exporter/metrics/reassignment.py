@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from exporter.analysis.reassignment import (
     ReassignmentHistory,
+    broker_copy_rates,
     copy_rate,
     moving_partitions,
     stalls,
@@ -57,7 +58,15 @@ REMAINING = define(
 RATE = define(
     "kafka_reassignment_progress_bytes_per_second",
     "gauge",
-    "Copy rate of all reassignments over the stall window, from the background collection's samples.",
+    "Copy rate of all reassignments over the stall window (or since the exporter first saw them, if shorter): "
+    "the growth of the adding replicas' sizes between the background collection's cycles.",
+)
+BROKER_RATE = define(
+    "kafka_broker_reassignment_progress_bytes_per_second",
+    "gauge",
+    "Copy rate of each broker that receives adding replicas, over the stall window (or since it started "
+    "receiving, if shorter). Absent for brokers with nothing to copy.",
+    ("broker_id",),
 )
 ETA = define(
     "kafka_reassignment_eta_seconds",
@@ -70,12 +79,26 @@ LONGEST = define(
     "gauge",
     "How long the oldest reassignment in progress has been seen running (since the exporter first saw it).",
 )
+_STALL_RULE = (
+    "Judged per broker, the way Kafka copies (one fetcher per leader, replicas taking turns under a throttle): "
+    "a receiving broker is stalled when all its adding replicas together copied less than "
+    "reassignment.min_progress_bytes_per_second x the stall window and none joined the ISR; a leader is "
+    "stalled when receivers that copy from other brokers got nothing from it over the window. Replicas waiting "
+    "their turn behind a broker that copies are not stalled."
+)
 STALLED = define(
     "kafka_partition_reassignment_stalled",
     "gauge",
-    "1 while an adding replica has copied less than reassignment.min_progress_bytes_per_second over the "
-    "stall window and not joined the ISR; broker_id names the broker that is behind. Absent otherwise.",
+    "1 for each adding replica outside the ISR that waits on a stalled broker; broker_id names that broker (the "
+    "receiving broker, or the leader it fetches from). Absent otherwise. " + _STALL_RULE,
     ("topic", "partition", "broker_id"),
+)
+BROKER_STALLED = define(
+    "kafka_broker_reassignment_stalled",
+    "gauge",
+    "1 while the broker is stalled as a receiver (role=receiver) or as the leader receivers fetch from "
+    "(role=leader). Absent otherwise. " + _STALL_RULE,
+    ("broker_id", "role"),
 )
 STALLED_COUNT = define(
     "kafka_reassignment_stalled_partitions", "gauge", "Reassigning partitions with at least one stalled replica."
@@ -165,9 +188,12 @@ def reassignment_samples(snap: ClusterSnapshot, history: ReassignmentHistory, cf
         if moving:
             started = min(history.first_seen.get((mv.topic, mv.partition), snap.taken_at) for mv in moving)
             s.add(LONGEST, snap.taken_at - started)
+        for broker, broker_rate in broker_copy_rates(history, snap, cfg).items():
+            s.add(BROKER_RATE, broker_rate, broker_id=broker)
         found = stalls(history, snap, cfg)
         for st in found:
             s.add(STALLED, 1, topic=st.topic, partition=st.partition, broker_id=st.broker)
+            s.add(BROKER_STALLED, 1, broker_id=st.broker, role=st.role)
         s.add(STALLED_COUNT, len({(st.topic, st.partition) for st in found}))
         if snap.zk is not None:
             pending = [tp for tp, n in history.pending_cycles.items() if n >= 2]

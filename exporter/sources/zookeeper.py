@@ -28,8 +28,9 @@ def parse_controller(data: bytes | None) -> tuple[int | None, bool]:
     doc = _json(data)
     if not doc:
         return None, False
-    # During a ZooKeeper-to-KRaft migration the KRaft controller writes its own id and kraftControllerEpoch.
-    return int(doc["brokerid"]), "kraftControllerEpoch" in doc
+    # During a ZooKeeper-to-KRaft migration the KRaft controller writes its own id and its epoch; a ZooKeeper
+    # controller of Kafka 3.4+ writes "kraftControllerEpoch": -1.
+    return int(doc["brokerid"]), int(doc.get("kraftControllerEpoch", -1)) >= 0
 
 
 def parse_reassign_request(data: bytes | None) -> dict[tuple[str, int], tuple[int, ...]]:

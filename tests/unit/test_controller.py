@@ -64,6 +64,9 @@ def test_znode_parsers() -> None:
     assert parse_controller(b'{"version":1,"brokerid":1002,"timestamp":"1"}') == (1002, False)
     assert parse_controller(b'{"version":2,"brokerid":3000,"timestamp":"1","kraftControllerEpoch":4}') == (3000, True)
     assert parse_controller(None) == (None, False)
+    # What a plain ZooKeeper-mode Kafka 3.9.1 broker writes to /controller (read from a real cluster).
+    real_39 = b'{"version":2,"brokerid":1,"timestamp":"1764660000000","kraftControllerEpoch":-1}'
+    assert parse_controller(real_39) == (1, False)
     req = b'{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[0,1003,1002]}]}'
     assert parse_reassign_request(req) == {("t", 0): (0, 1003, 1002)}
     topic = (

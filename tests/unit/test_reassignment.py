@@ -5,6 +5,7 @@ from __future__ import annotations
 from exporter.analysis.reassignment import (
     ReassignmentHistory,
     advance,
+    broker_copy_rates,
     copy_rate,
     moving_partitions,
     pending_controller,
@@ -110,7 +111,7 @@ def test_stall_clears_when_progress_resumes_and_when_replica_joins_isr() -> None
 def test_finished_reassignment_leaves_no_series_and_history_is_dropped() -> None:
     snaps = [snap(0, 0), snap(10, LEADER_BYTES, in_isr=True), snap(20, None, moving=False)]
     h = run(snaps)
-    assert h.samples == {} and h.first_seen == {}
+    assert h.last_bytes == {} and h.pending == {} and h.first_seen == {} and h.receiving_since == {}
     s = reassignment_samples(snaps[-1], h, CFG)
     assert s.value(rm.REASSIGNING) == 0
     assert s.value(rm.PARTITION_REASSIGNING, topic="orders", partition=0) is None
@@ -153,3 +154,103 @@ def test_throttles_left_behind_only_when_nothing_moves() -> None:
     s = reassignment_samples(idle, ReassignmentHistory(), CFG)
     assert s.value(rm.THROTTLES_LEFT) == 1
     assert s.value(rm.BROKER_THROTTLE, broker_id=2, direction="leader") == 1_000_000
+
+
+# --- Stalls judged per broker, as Kafka copies ---------------------------------------------------------------
+Move = tuple[int, int, int | None]  # (receiver, leader, receiver's replica bytes; None: unreadable)
+
+
+def migration(t: float, moves: dict[int, Move], in_isr: frozenset[int] = frozenset()) -> ClusterSnapshot:
+    """Partitions big-N, each adding one replica on `receiver` that fetches from `leader`."""
+    parts, dirs = [], {b: {} for b in (1, 2, 3, 4, 5)}  # type: dict[int, dict[tuple[str, int], int]]
+    unreadable = set()
+    for n, (receiver, leader, size) in moves.items():
+        others = tuple(b for b in (1, 2, 3) if b != receiver)
+        isr = (*others, receiver) if n in in_isr else others
+        parts.append(Partition("big", n, leader, (*others, receiver), isr, adding=(receiver,), removing=()))
+        for b in others:
+            dirs[b][("big", n)] = LEADER_BYTES
+        if size is None:
+            unreadable.add(receiver)
+        else:
+            dirs[receiver][("big", n)] = size
+    log_dirs = {b: (LogDir(b, "/d", None, None, None, d),) for b, d in dirs.items() if b not in unreadable}
+    return ClusterSnapshot(
+        taken_at=t,
+        brokers=BROKERS,
+        topics=(Topic("big", False, tuple(parts)),),
+        reassignments_known=True,
+        log_dirs=log_dirs,
+    )
+
+
+def replay(snaps: list[ClusterSnapshot]) -> tuple[ReassignmentHistory, ClusterSnapshot]:
+    return run(snaps), snaps[-1]
+
+
+def test_replicas_queued_behind_a_copying_broker_are_waiting_not_stalled() -> None:
+    # Broker 4 receives 6 partitions from leader 1 under a throttle: it copies two at a time, in turns; the
+    # others stay at 0 bytes for several windows. Broker 5 receives one partition from leader 2 and copies it.
+    snaps = []
+    for t in range(0, 301, 10):
+        moves: dict[int, Move] = {n: (4, 1, 0) for n in range(6)}
+        active = (t // 100) * 2  # partitions 0-1 for 100 s, then 2-3, then 4-5
+        for n in range(active, min(active + 2, 6)):
+            moves[n] = (4, 1, 1_000 * (t % 100 + 1))
+        for n in range(active):
+            moves[n] = (4, 1, 100_000)  # copied, waiting for the ISR
+        moves[6] = (5, 2, 500 * t)
+        snaps.append(migration(t, moves))
+    h, last = replay(snaps)
+    assert stalls(h, last, CFG) == []
+    rates = broker_copy_rates(h, last, CFG)
+    assert rates[4] > 0 and rates[5] == 500
+
+
+def test_a_frozen_receiver_is_named_alone_and_clears_when_it_copies_again() -> None:
+    def at(t: float, frozen: bool, size4: int) -> ClusterSnapshot:
+        moves: dict[int, Move] = {n: (4, 1, None if frozen else size4) for n in range(3)}
+        moves[3] = (5, 1, 1_000 * t)  # broker 5 keeps copying from the same leader
+        return migration(t, moves)
+
+    snaps = [at(t, False, 100 * t) for t in range(0, 31, 10)]
+    snaps += [at(t, True, 0) for t in range(40, 71, 10)]  # frozen at t=35: sizes unreadable
+    h, last = replay(snaps)
+    assert stalls(h, last, CFG) == []  # the window (10, 70] still holds 6,000 bytes: 100 B/s on average
+    snaps.append(at(80, True, 0))
+    h, last = replay(snaps)
+    found = stalls(h, last, CFG)
+    assert {(s.partition, s.broker, s.role) for s in found} == {
+        (0, 4, "receiver"),
+        (1, 4, "receiver"),
+        (2, 4, "receiver"),
+    }
+    s = reassignment_samples(last, h, CFG)
+    assert s.value(rm.BROKER_STALLED, broker_id=4, role="receiver") == 1
+    assert s.value(rm.STALLED, topic="big", partition=3, broker_id=5) is None
+    assert s.value(rm.STALLED_COUNT) == 3
+    # Thawed: one cycle in which its sizes grew clears the stall, and its copy rate is above zero again.
+    snaps.append(at(90, False, 20_000))
+    h, last = replay(snaps)
+    assert stalls(h, last, CFG) == []
+    assert broker_copy_rates(h, last, CFG)[4] > 0
+    assert (copy_rate(h, last, CFG) or 0) > 0
+
+
+def test_a_leader_serving_nothing_is_named_when_its_receivers_copy_from_others() -> None:
+    # Broker 4 copies partition 0 from leader 1 but gets nothing of partitions 1-2 from leader 2.
+    snaps = [migration(t, {0: (4, 1, 1_000 * t), 1: (4, 2, 0), 2: (4, 2, 0)}) for t in range(0, 71, 10)]
+    h, last = replay(snaps)
+    assert {(s.partition, s.broker, s.role) for s in stalls(h, last, CFG)} == {(1, 2, "leader"), (2, 2, "leader")}
+
+
+def test_a_replica_joining_the_isr_is_progress_for_its_receiver() -> None:
+    # Partition 0 was fully copied before the window and joins the ISR at t=60; partition 1 is queued at 0.
+    snaps = [migration(t, {0: (4, 1, LEADER_BYTES), 1: (4, 1, 0)}) for t in range(0, 51, 10)]
+    snaps.append(migration(60, {0: (4, 1, LEADER_BYTES), 1: (4, 1, 0)}, in_isr=frozenset({0})))
+    h, last = replay(snaps)
+    assert stalls(h, last, CFG) == []
+    # With nothing more for a whole window after that, broker 4 is stalled.
+    snaps += [migration(t, {1: (4, 1, 0)}) for t in range(70, 131, 10)]
+    h, last = replay(snaps)
+    assert [(s.partition, s.broker) for s in stalls(h, last, CFG)] == [(1, 4)]
