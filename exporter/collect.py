@@ -15,8 +15,10 @@ from exporter.config import ClusterConfig
 from exporter.model import BrokerVersion, ClusterSnapshot, ConfigValue, LogDir, Topic, ZkState
 from exporter.sources import admin as admin_source
 from exporter.sources.groups import GroupsSource
+from exporter.sources.kafka_api import SOURCE as KAFKA_API
 from exporter.sources.kafka_api import KafkaApiSource
 from exporter.sources.recorder import CycleRecorder
+from exporter.sources.zookeeper import SOURCE as ZK
 from exporter.sources.zookeeper import ZooKeeperSource
 
 # Re-read racks every this many cycles even when the broker set looks unchanged (a broker restarted with a
@@ -25,6 +27,8 @@ RACKS_EVERY_CYCLES = 20
 # While librdkafka's Metadata keeps failing, try it again every this many cycles.
 METADATA_RETRY_CYCLES = 5
 Moving = dict[tuple[str, int], tuple[tuple[int, ...], tuple[int, ...]]]
+# Which source a collection job's unexpected failure counts against (the others: kafka_api).
+JOB_SOURCES = {"metadata": admin_source.SOURCE, "zk": ZK}
 log = logging.getLogger(__name__)
 
 
@@ -37,7 +41,9 @@ class ClusterCollector:
         self._groups = GroupsSource(cfg.bootstrap_servers, cfg.client, col.request_timeout_seconds, cfg.lag)
         self._racks: dict[int, str | None] = {}
         self._cycles = 0
-        self._librdkafka_metadata_failed = False
+        self._librdkafka_slow = False
+        self._live: set[int] = set()  # brokers in the last cycle's Metadata
+        self._unresponsive: set[int] = set()  # brokers that did not answer a call in the last cycle
         self._mode: str | None = None  # learned from broker configs; decides which KRaft-only calls to make
         # Enough workers for phase 2 on a large cluster (two jobs per broker); idle threads cost little.
         self._pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix=f"collect-{cfg.name}")
@@ -55,26 +61,26 @@ class ClusterCollector:
         vars(self).pop("_admin", None)
 
     def collect(self) -> ClusterSnapshot:
-        """Two phases of concurrent calls. Phase 1 needs nothing: metadata, reassignments, ZooKeeper, features.
-        Phase 2 needs phase 1's brokers and topics: configs, log dirs, versions, groups, the KRaft quorum.
-        Independent calls run side by side so one unresponsive broker (or a hung controller) costs one
-        request timeout, not one per call, and the cycle still ends by its deadline."""
+        """Phases of concurrent calls. Phase 1 needs nothing: Metadata, ZooKeeper, features. Then the
+        kafka-python clients are pointed at the brokers and controller this Metadata names (they cache both).
+        Phase 2 needs phase 1's brokers and topics: reassignments (controller-routed), configs, log dirs,
+        versions, groups, the KRaft quorum. Independent calls run side by side, and a broker that did not answer
+        one call is not asked again in the cycle, so one unresponsive broker costs one request timeout and fails
+        only what only it can answer, and the cycle still ends by its deadline."""
         col = self.cfg.collection
         taken_at = time.time()
         rec = CycleRecorder(time.monotonic() + col.timeout_seconds, col.request_timeout_seconds)
         api = self._kafka_api
+        avoid = set(self._unresponsive)
 
         p1 = self._run(
             rec,
-            metadata=self._read_metadata_with(rec),
-            moving=lambda: api.list_reassignments(rec),
+            metadata=lambda: self._metadata(rec, avoid),
             zk=lambda: self._zk.read(rec, None) if self._zk is not None else None,
             features=lambda: api.finalized_features(rec),
             racks=lambda: api.racks(rec) if self._racks_due() else None,
         )
         md: admin_source.Metadata | None = p1["metadata"]
-        self._librdkafka_metadata_failed = any(e.source == "admin" and e.call == "metadata" for e in rec.errors)
-        moving: Moving | None = p1["moving"]
         zk: ZkState | None = p1["zk"]
         features: dict[str, int] | None = p1["features"]
         if p1["racks"] is not None:
@@ -83,23 +89,37 @@ class ClusterCollector:
             self._racks = {b.id: b.rack for b in md.brokers}  # kafka-python's metadata carries racks
         self._cycles += 1
         if md is None:
+            self._unresponsive = rec.unresponsive
             return ClusterSnapshot(
                 taken_at=taken_at, zk=zk, features=features, errors=tuple(rec.errors), requests=rec.requests
             )
 
-        topics = md.topics
         ids = [b.id for b in md.brokers]
-        reassignments_known = moving is not None
-        if moving is not None:
-            topics = _with_reassignments(topics, moving)
-        zk_fallback = self._zk is not None and moving is None
+        returned = set(ids) - self._live  # registered again (or new) since the last cycle: read them afresh
+        self._live = set(ids)
+        self._run(
+            rec,
+            follow_api=lambda: rec.call(
+                KAFKA_API,
+                "metadata_refresh",
+                lambda: api.follow(set(ids), md.controller_id, avoid, rec.timeout()),
+                requests=0,
+            ),
+            follow_groups=lambda: rec.call(
+                KAFKA_API,
+                "metadata_refresh",
+                lambda: self._groups.follow(set(ids), md.controller_id, avoid, rec.timeout()),
+                requests=0,
+            ),
+        )
         kraft = self._mode == "kraft"
-
+        topics = md.topics
         jobs: dict[str, Callable[[], Any]] = {
+            "reassignments": lambda: self._reassignments(rec, topics),
             "topic_configs": lambda: api.topic_configs(rec, [t.name for t in topics]),
             "lag": lambda: self._groups.read(self._admin, rec, md.brokers, topics),
         }
-        if set(ids) - set(self._racks):
+        if set(ids) - set(self._racks) or (returned and self._cycles > 1):
             jobs["racks"] = lambda: api.racks(rec)
         for b in ids:
             jobs[f"broker_configs:{b}"] = functools.partial(api.broker_configs, rec, b)
@@ -108,17 +128,12 @@ class ClusterCollector:
         if kraft:
             jobs["fenced"] = lambda: api.fenced_brokers(rec)
             jobs["quorum"] = lambda: api.quorum(rec)
-        if zk_fallback and self._zk is not None:
-            # In ZooKeeper mode ListPartitionReassignments is answered from the controller's queue, so a hung
-            # controller makes it fail: then the adding/removing replicas come from the topics' znodes.
-            zk_source = self._zk
-            jobs["zk_topics"] = lambda: zk_source.read(rec, [t.name for t in topics])
         p2 = self._run(rec, **jobs)
 
         if p2.get("racks") is not None:
             self._racks = p2["racks"]
-        # A broker's rack is static configuration: read when an unknown broker appears and every
-        # RACKS_EVERY_CYCLES cycles, not every cycle.
+        # A broker's rack is static configuration: read when a broker (re)appears and every RACKS_EVERY_CYCLES
+        # cycles, not every cycle.
         brokers = tuple(dataclasses.replace(b, rack=self._racks.get(b.id)) for b in md.brokers)
         broker_configs = {b: cfg for b in ids if (cfg := p2[f"broker_configs:{b}"]) is not None}
         self._mode = cluster_mode(broker_configs) or self._mode
@@ -127,17 +142,19 @@ class ClusterCollector:
         for b in ids:
             log_dirs.update(p2[f"log_dirs:{b}"] or {})
             versions.update(p2[f"versions:{b}"] or {})
-        if zk_fallback and p2.get("zk_topics") is not None:
-            zk = p2["zk_topics"]
-            assert zk is not None
-            topics = _with_reassignments(topics, zk.topic_reassignments)
-            reassignments_known = True
+        moving, zk_topics = p2["reassignments"] or (None, None)
+        reassignments_known = moving is not None
+        if moving is not None:
+            topics = _with_reassignments(topics, moving)
+        if zk_topics is not None:
+            zk = zk_topics
         lag = p2["lag"]
         fenced, quorum = p2.get("fenced"), p2.get("quorum")
         if self._mode == "kraft" and not kraft:
             # First cycle: the mode was learned from this cycle's broker configs.
             fenced, quorum = api.fenced_brokers(rec), api.quorum(rec)
         elr = None if features is None else features.get("eligible.leader.replicas.version", 0) >= 1
+        self._unresponsive = rec.unresponsive
 
         return ClusterSnapshot(
             taken_at=taken_at,
@@ -165,31 +182,57 @@ class ClusterCollector:
             requests=rec.requests,
         )
 
-    def _read_metadata_with(self, rec: CycleRecorder) -> Callable[[], admin_source.Metadata | None]:
-        """librdkafka, unless it failed last cycle: it keeps sending Metadata to the broker it picked, even a
-        frozen one (seen: 12 cycles in a row), so then kafka-python asks its least-loaded broker instead,
-        and librdkafka is tried again every few cycles."""
-        if self._librdkafka_metadata_failed and self._cycles % METADATA_RETRY_CYCLES != 0:
-            return lambda: self._kafka_api.metadata(rec)
-        return lambda: admin_source.read_metadata(self._admin, rec)
+    def _metadata(self, rec: CycleRecorder, avoid: set[int]) -> admin_source.Metadata | None:
+        """Metadata from librdkafka (parsed in C: cheap on large clusters). librdkafka keeps asking the broker it
+        picked, even a frozen one (seen: 12 cycles in a row), so when it has not answered within the hedge
+        delay, kafka-python asks a broker that answered recently, and the first answer wins. While librdkafka
+        keeps failing, kafka-python goes first and librdkafka is tried again every few cycles."""
+        if self._librdkafka_slow and self._cycles % METADATA_RETRY_CYCLES != 0:
+            return self._kafka_api.metadata(rec, avoid)
+        primary = self._pool.submit(admin_source.read_metadata, self._admin, rec)
+        hedge = max(1.0, self.cfg.collection.request_timeout_seconds / 4)
+        done, _ = wait([primary], timeout=hedge)
+        md = primary.result() if done else None
+        self._librdkafka_slow = md is None
+        if md is not None:
+            return md
+        backup = self._kafka_api.metadata(rec, avoid)
+        if backup is not None or primary.done():
+            return backup
+        done, _ = wait([primary], timeout=max(0.0, rec.deadline - time.monotonic()))
+        return primary.result() if done else None
+
+    def _reassignments(self, rec: CycleRecorder, topics: tuple[Topic, ...]) -> tuple[Moving | None, ZkState | None]:
+        """Partitions being reassigned (ListPartitionReassignments, sent to the controller this cycle's Metadata
+        names). In ZooKeeper mode that API is answered from the controller's queue, so a hung controller makes
+        it fail: then the adding/removing replicas come from the topics' znodes (and ZooKeeper's state with
+        them)."""
+        moving = self._kafka_api.list_reassignments(rec)
+        if moving is not None or self._zk is None:
+            return moving, None
+        zk = self._zk.read(rec, [t.name for t in topics])
+        return (None, None) if zk is None else (zk.topic_reassignments, zk)
 
     def _racks_due(self) -> bool:
         return not self._racks or self._cycles % RACKS_EVERY_CYCLES == 0
 
     def _run(self, rec: CycleRecorder, **jobs: Callable[[], Any]) -> dict[str, Any]:
         """Run the jobs side by side; a job still running at the cycle deadline is reported and left to finish
-        in the background (each call has its own timeout, so it does end)."""
+        in the background (each call has its own timeout, so it does end). A job that raised (a bug, not an
+        outside failure: the sources record those themselves) is logged and counted against its source."""
         futures = {name: self._pool.submit(job) for name, job in jobs.items()}
         wait(futures.values(), timeout=max(0.0, rec.deadline - time.monotonic()))
         out: dict[str, Any] = {}
         for name, fut in futures.items():
+            call = name.split(":")[0]
             if fut.done() and fut.exception() is None:
                 out[name] = fut.result()
             else:
-                if fut.done():  # a bug, not an outside failure: the sources record those themselves
-                    log.error("collection job %s failed", name, exc_info=fut.exception())
+                if fut.done():
+                    log.error("cluster %s: collection job %s failed", self.cfg.name, name, exc_info=fut.exception())
+                    rec.error(JOB_SOURCES.get(call, KAFKA_API), call, f"unexpected error: {fut.exception()!r}")
                 else:
-                    rec.error("collector", name.split(":")[0], "did not finish before the cycle deadline")
+                    rec.error(JOB_SOURCES.get(call, KAFKA_API), call, "did not finish before the cycle deadline")
                 out[name] = None
         return out
 

@@ -101,8 +101,13 @@ class ConsumerGroup:
     type: str = "classic"  # classic, consumer (KIP-848) or streams; "classic" where the broker predates types
     # Members now; None when the group could not be described this cycle.
     members: int | None = None
-    # Committed offsets by (topic, partition), topic filters applied; None when OffsetFetch failed this cycle.
+    # Committed offsets by (topic, partition), topic filters applied; None when never read.
     offsets: dict[tuple[str, int], int] | None = None
+    # True when this cycle could not read the group (its coordinator did not answer): it is listed, with the
+    # offsets, as last read (at most lag.verdict_window_seconds ago). While its coordinator is unreachable no
+    # consumer can commit either, so those offsets are the ones that count; the state is "Unknown" when the
+    # group itself could not be listed.
+    stale: bool = False
 
 
 @dataclass(frozen=True)

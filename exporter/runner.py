@@ -8,7 +8,10 @@ import logging
 import random
 import threading
 import time
+from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from exporter.analysis.controller import ControllerHistory, controller_view
 from exporter.analysis.controller import advance as advance_controller
@@ -27,8 +30,10 @@ from exporter.metrics.reassignment import reassignment_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
 from exporter.metrics.replication import replication_samples
 from exporter.model import ClusterSnapshot, SourceError
+from exporter.outages import CLUSTER, OutageLog
 
 log = logging.getLogger(__name__)
+H = TypeVar("H")
 
 
 @dataclass(frozen=True)
@@ -53,6 +58,10 @@ class ClusterRunner:
         self.lag_history = LagHistory()
         self.reassignment_history = ReassignmentHistory()
         self.rendered = Rendered(b"", b"", None)
+        self._outages = OutageLog(cfg.name, log)
+        # Concerns that failed in the last cycle (their trace was logged) and in this one so far.
+        self._failing: set[str] = set()
+        self._failed_now: set[str] = set()
         self._publish(ClusterSnapshot(taken_at=time.time()))
 
     @property
@@ -108,28 +117,73 @@ class ClusterRunner:
         h = self.health
         h.cycles += 1
         h.last_duration = duration
+        failures: dict[str, list[str]] = defaultdict(list)
         for err in snap.errors:
             h.errors[(err.source, err.call)] += 1
-            log.warning("cluster %s: %s %s failed: %s", self.cfg.name, err.source, err.call, err.message)
+            failures[err.source].append(f"{err.call}: {err.message}")
+            log.debug("cluster %s: %s %s failed: %s", self.cfg.name, err.source, err.call, err.message)
         h.requests.update(snap.requests)
         h.last_requests = dict(snap.requests)
         h.sources_used |= {src for src, _ in snap.requests}
-        h.sources_failed = {e.source for e in snap.errors}
-        self.controller_history = advance_controller(self.controller_history, controller_view(snap))
-        self.lag_history = advance_lag(self.lag_history, snap, self.cfg.lag)
-        self.reassignment_history = advance_reassignments(self.reassignment_history, snap, self.cfg.reassignment)
+        h.sources_failed = set(failures)
+        h.reachable = snap.brokers is not None
+        if not h.reachable:
+            failures[CLUSTER] = [next(iter(failures.values()))[0] if failures else "no broker answered"]
+        healthy = (h.sources_used - h.sources_failed) | ({CLUSTER} if h.reachable else set())
+        self._outages.cycle(snap.taken_at, failures, healthy)
+        self.controller_history = self._advance(
+            "controller",
+            self.controller_history,
+            lambda: advance_controller(self.controller_history, controller_view(snap)),
+        )
+        self.lag_history = self._advance(
+            "lag", self.lag_history, lambda: advance_lag(self.lag_history, snap, self.cfg.lag)
+        )
+        self.reassignment_history = self._advance(
+            "reassignment",
+            self.reassignment_history,
+            lambda: advance_reassignments(self.reassignment_history, snap, self.cfg.reassignment),
+        )
         if snap.brokers is not None:
             h.last_success = snap.taken_at
             self.last_snapshot = snap
 
+    def _advance(self, concern: str, history: H, step: Callable[[], H]) -> H:
+        """A concern's history after this cycle; if its step fails (a bug), the history stays as it was and the
+        concern is counted as failed, while the other concerns go on."""
+        try:
+            return step()
+        except Exception:
+            self._concern_failed(concern)
+            return history
+
+    def _concern_failed(self, concern: str) -> None:
+        if concern not in self._failing and concern not in self._failed_now:  # one trace per failing streak
+            log.exception("cluster %s: concern %s failed", self.cfg.name, concern)
+        self._failed_now.add(concern)
+
     def render(self, snap: ClusterSnapshot) -> Samples:
-        """Every concern's samples for this snapshot (pure functions of it and the runner's history)."""
-        s = health_samples(self.health, self._build)
-        s.merge(overview_samples(snap))
-        s.merge(replication_samples(snap, self.cfg.policy))
-        s.merge(controller_samples(snap, self.controller_history))
-        s.merge(lag_samples(snap, self.lag_history, self.cfg.lag))
-        s.merge(reassignment_samples(snap, self.reassignment_history, self.cfg.reassignment))
+        """Every concern's samples for this snapshot (pure functions of it and the runner's history), each
+        computed in isolation: a concern that fails drops only its own families and is counted."""
+        concerns: dict[str, Callable[[], Samples]] = {
+            "overview": lambda: overview_samples(snap),
+            "replication": lambda: replication_samples(snap, self.cfg.policy),
+            "controller": lambda: controller_samples(snap, self.controller_history),
+            "lag": lambda: lag_samples(snap, self.lag_history, self.cfg.lag),
+            "reassignment": lambda: reassignment_samples(snap, self.reassignment_history, self.cfg.reassignment),
+        }
+        s = Samples()
+        for name, samples in concerns.items():
+            started = time.perf_counter()
+            try:
+                s.merge(samples())
+            except Exception:
+                self._concern_failed(name)
+            ok = name not in self._failed_now
+            self.health.concerns[name] = (ok, time.perf_counter() - started)
+            self.health.concern_errors[name] += not ok
+        self._failing, self._failed_now = self._failed_now, set()
+        s.merge(health_samples(self.health, self._build))
         return s
 
     def _publish(self, snap: ClusterSnapshot) -> None:
@@ -148,10 +202,14 @@ class ClusterRunner:
             elapsed = time.monotonic() - started
             await asyncio.sleep(max(0.0, col.interval_seconds - elapsed) + random.uniform(0, col.jitter_seconds))
 
-    def close(self) -> None:
-        """Wait for a collection still running (each of its calls is bounded by its timeout), then close the
-        clients from this thread: librdkafka aborts the process if a client is destroyed from one of its own
-        threads, which a client released under a late callback could be."""
-        if not self._idle.wait(self.cfg.collection.timeout_seconds + 5):
-            log.warning("cluster %s: closing while a collection is still running", self.cfg.name)
+    def close(self, wait_seconds: float | None = None) -> bool:
+        """Wait for a collection still running (each of its calls is bounded by its timeout; at most
+        `wait_seconds`, by default the cycle timeout), then close the clients from this thread: librdkafka
+        aborts the process if a client is destroyed from one of its own threads, which a client released under
+        a late callback could be. False when a collection was still running: the clients were left open."""
+        wait = self.cfg.collection.timeout_seconds + 5 if wait_seconds is None else wait_seconds
+        if not self._idle.wait(wait):
+            log.warning("cluster %s: a collection is still running; leaving its clients open", self.cfg.name)
+            return False
         self._collector.close()
+        return True

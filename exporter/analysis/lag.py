@@ -22,7 +22,7 @@ Verdicts, in the spirit of Burrow's rules, over `verdict_window_seconds` of each
 - stalled: the same with members present: they are alive but not committing;
 - lagging: lag never shrank over the window and ended higher than it began;
 - unknown: history shorter than the window (a new group, an exporter restart) or this cycle's offsets were not
-  read; ok otherwise (also when lag touched 0 in the window).
+  read (a stale group: its coordinator did not answer); ok otherwise (also when lag touched 0 in the window).
 """
 
 from __future__ import annotations
@@ -131,6 +131,8 @@ def advance(history: LagHistory, snap: ClusterSnapshot, cfg: LagConfig) -> LagHi
             continue  # not read for a whole window: its verdict would be unknown anyway
         commits[key] = track
     for g in snap.groups:
+        if g.stale:
+            continue  # offsets as last read, not a new observation: a verdict must not see them unchanged
         for (topic, part), committed in (g.offsets or {}).items():
             end = snap.end_offsets.get((topic, part))
             if end is None:
@@ -266,7 +268,7 @@ def analyse(snap: ClusterSnapshot, history: LagHistory, cfg: LagConfig) -> tuple
             )
             parts.append(p)
             by_topic[topic].append(p)
-            track = history.commits.get((g.group_id, topic, part))
+            track = None if g.stale else history.commits.get((g.group_id, topic, part))
             verdicts.append(partition_verdict(track, now, cfg.verdict_window_seconds, members))
         topics = tuple(_topic_lag(t, ps) for t, ps in sorted(by_topic.items()))
         out.append(GroupLag(g, worst(verdicts), tuple(parts), topics))

@@ -70,9 +70,32 @@ SNAPSHOT_AGE = define(
 SOURCE_UP = define(
     "kafka_exporter_source_up",
     "gauge",
-    "1 if every call to this source succeeded in the last cycle, 0 if any failed (see "
-    "kafka_exporter_collection_errors_total for which).",
+    "1 if every call to this source succeeded in the last cycle, 0 if any failed, skipped or unexpected errors "
+    "included (see kafka_exporter_collection_errors_total for which). source: admin (Metadata through "
+    "librdkafka), kafka_api (every other Kafka request, through kafka-python), zookeeper.",
     ("source",),
+)
+CLUSTER_REACHABLE = define(
+    "kafka_exporter_cluster_reachable",
+    "gauge",
+    "1 if the last cycle read the cluster's Metadata (brokers, topics, partitions) from some broker, 0 if no "
+    "broker answered: then the cluster's series are absent and kafka_exporter_snapshot_age_seconds grows.",
+)
+CONCERN_SUCCESS = define(
+    "kafka_exporter_concern_success",
+    "gauge",
+    "1 if the concern's analysis and metrics were computed in the last cycle, 0 if it failed (a bug: logged "
+    "with its trace): then only that concern's series are absent.",
+    ("concern",),
+)
+CONCERN_DURATION = define(
+    "kafka_exporter_concern_duration_seconds",
+    "gauge",
+    "Time the last cycle spent computing the concern's analysis and metrics.",
+    ("concern",),
+)
+CONCERN_ERRORS = define(
+    "kafka_exporter_concern_errors_total", "counter", "Cycles in which the concern failed.", ("concern",)
 )
 ERRORS = define(
     "kafka_exporter_collection_errors_total",

@@ -28,6 +28,10 @@ class HealthState:
     last_requests: dict[tuple[str, str], int] = field(default_factory=dict)
     sources_failed: set[str] = field(default_factory=set)
     sources_used: set[str] = field(default_factory=set)
+    reachable: bool | None = None  # None before the first cycle
+    # Per concern: whether the last cycle computed it, and how long that took.
+    concerns: dict[str, tuple[bool, float]] = field(default_factory=dict)
+    concern_errors: Counter[str] = field(default_factory=Counter)
 
 
 def _version(dist: str) -> str:
@@ -55,8 +59,14 @@ def health_samples(h: HealthState, build: dict[str, str]) -> Samples:
         s.add(m.CYCLE_DURATION, h.last_duration)
     if h.last_success is not None:
         s.add(m.LAST_SUCCESS, h.last_success)
-    for src in sorted(h.sources_used):
+    if h.reachable is not None:
+        s.add(m.CLUSTER_REACHABLE, int(h.reachable))
+    for src in sorted(h.sources_used | h.sources_failed):
         s.add(m.SOURCE_UP, 0 if src in h.sources_failed else 1, source=src)
+    for name, (ok, seconds) in h.concerns.items():
+        s.add(m.CONCERN_SUCCESS, int(ok), concern=name)
+        s.add(m.CONCERN_DURATION, seconds, concern=name)
+        s.add(m.CONCERN_ERRORS, h.concern_errors[name], concern=name)
     for (src, call), n in h.errors.items():
         s.add(m.ERRORS, n, source=src, call=call)
     for (src, api), n in h.requests.items():

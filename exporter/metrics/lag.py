@@ -21,14 +21,24 @@ GROUPS = define(
     "kafka_consumer_groups",
     "gauge",
     "Consumer groups that commit offsets (classic and KIP-848 consumer groups, streams groups; not share "
-    "groups), as listed this cycle and kept by lag.include_groups / lag.exclude_groups.",
+    "groups), as listed this cycle and kept by lag.include_groups / lag.exclude_groups. A group whose "
+    "coordinator does not answer stays counted (see kafka_consumer_group_stale): the count only falls when "
+    "groups are deleted.",
+)
+GROUP_STALE = define(
+    "kafka_consumer_group_stale",
+    "gauge",
+    "1 when this cycle could not read the group (its coordinator did not answer ListGroups or OffsetFetch): its "
+    "lag is computed from the offsets last read (at most lag.verdict_window_seconds ago; no consumer can commit "
+    "while its coordinator is unreachable) against fresh high watermarks, and its verdict is unknown. 0 otherwise.",
+    ("group",),
 )
 GROUP_INFO = define(
     "kafka_consumer_group_info",
     "info",
     "One series per consumer group: its type (classic, consumer for KIP-848 groups, streams), its state as "
-    "the coordinator reports it (Stable, Empty, PreparingRebalance, Reconciling, ...) and its coordinator "
-    "broker.",
+    "the coordinator reports it (Stable, Empty, PreparingRebalance, Reconciling, ...; Unknown while its "
+    "coordinator does not answer) and its coordinator broker.",
     ("group", "type", "state", "coordinator"),
 )
 GROUP_MEMBERS = define(
@@ -153,6 +163,7 @@ def lag_samples(snap: ClusterSnapshot, history: LagHistory, cfg: LagConfig) -> S
 def _group_samples(s: Samples, f: GroupLag) -> None:
     g = f.group
     s.info(GROUP_INFO, group=g.group_id, type=g.type, state=g.state, coordinator=g.coordinator)
+    s.add(GROUP_STALE, int(g.stale), group=g.group_id)
     if g.members is not None:
         s.add(GROUP_MEMBERS, g.members, group=g.group_id)
     s.add(GROUP_VERDICT, 1, group=g.group_id, verdict=f.verdict)

@@ -10,7 +10,9 @@ with groups x partitions:
 - ListOffsets latest and earliest for the partitions groups commit to (confluent-kafka: one request per
   partition leader for each).
 
-Each request is recorded through the CycleRecorder; one coordinator failing costs only its groups.
+Each request is recorded through the CycleRecorder; one coordinator failing costs only its groups, and those
+groups are not dropped: they stay listed, marked stale, with the offsets last read (see ConsumerGroup.stale),
+so the group count only falls when groups are really deleted.
 """
 
 from __future__ import annotations
@@ -91,6 +93,12 @@ class GroupsSource:
         self._pool = ThreadPoolExecutor(max_workers=cfg.max_concurrent_requests, thread_name_prefix="kce-groups")
         self._groups = Filter(cfg.include_groups, cfg.exclude_groups)
         self._topics = Filter(cfg.include_topics, cfg.exclude_topics)
+        # Each group as last read (listed, with offsets) and when: what a cycle that cannot read it shows.
+        self._last: dict[str, tuple[ConsumerGroup, float]] = {}
+
+    def follow(self, broker_ids: set[int], controller_id: int | None, avoid: set[int], timeout_s: float) -> None:
+        if self.cfg.enabled:
+            self._kp.follow(broker_ids, controller_id, avoid, timeout_s)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)  # requests in flight end within their timeouts
@@ -112,20 +120,18 @@ class GroupsSource:
         kp = rec.call(KP, "list_groups", self._client, requests=0)  # bootstraps once; counted with ListGroups
         if kp is None:
             return None
-        listed, complete = self._list_groups(kp, rec, [b.id for b in brokers])
+        listed, answered = self._list_groups(kp, rec, [b.id for b in brokers])
         if listed is None:
             self._reset()  # no broker answered this client: start afresh next cycle
             return None
+        complete = answered == {b.id for b in brokers}
         by_coordinator: dict[int, list[ConsumerGroup]] = defaultdict(list)
         for g in listed:
             by_coordinator[g.coordinator].append(g)
         members = self._describe_classic(kp, rec, by_coordinator)
         members.update(self._describe_consumer(admin, rec, [g.group_id for g in listed if g.type == "consumer"]))
         offsets = self._fetch_offsets(kp, rec, by_coordinator)
-        groups = tuple(
-            replace(g, members=members.get(g.group_id), offsets=offsets.get(g.group_id))
-            for g in sorted(listed, key=lambda g: g.group_id)
-        )
+        groups = self._with_last(listed, members, offsets, answered, time.time())
         committed = {tp for g in groups for tp in g.offsets or ()}
         leaders = _leaders(topics)
         # Partitions of deleted topics (offsets outlive them) have no end offsets to ask for.
@@ -133,6 +139,38 @@ class GroupsSource:
         read_at = time.time()
         end, start = self._list_offsets(rec, wanted, leaders)
         return GroupsRead(groups, complete, end, start, read_at if wanted else None)
+
+    def _with_last(
+        self,
+        listed: list[ConsumerGroup],
+        members: dict[str, int],
+        offsets: dict[str, dict[TP, int]],
+        answered: set[int],
+        now: float,
+    ) -> tuple[ConsumerGroup, ...]:
+        """This cycle's groups, plus the groups it could not read as last read, marked stale: a listed group
+        whose offsets could not be fetched keeps its last offsets; a group whose coordinator did not answer
+        ListGroups (and that no other broker lists) stays listed with state Unknown. Each for at most
+        lag.verdict_window_seconds after it was last read."""
+        horizon = now - self.cfg.verdict_window_seconds
+        out: dict[str, ConsumerGroup] = {}
+        for g in listed:
+            got = offsets.get(g.group_id)
+            last = self._last.get(g.group_id)
+            if got is None and last is not None and last[1] >= horizon:
+                out[g.group_id] = replace(g, members=members.get(g.group_id), offsets=last[0].offsets, stale=True)
+                continue
+            out[g.group_id] = replace(g, members=members.get(g.group_id), offsets=got)
+            if got is not None:
+                self._last[g.group_id] = (out[g.group_id], now)
+        for gid, (g, at) in list(self._last.items()):
+            if gid in out:
+                continue
+            if g.coordinator not in answered and at >= horizon:
+                out[gid] = replace(g, state="Unknown", members=None, stale=True)
+            else:
+                del self._last[gid]  # deleted (its coordinator answered without it), or unread for too long
+        return tuple(out[gid] for gid in sorted(out))
 
     def _list_offsets(
         self, rec: CycleRecorder, wanted: list[TP], leaders: dict[TP, int | None]
@@ -154,7 +192,10 @@ class GroupsSource:
         kp = self._client()
         results: list[dict[TP, int]] = []
         for spec in (OffsetSpec.LATEST, OffsetSpec.EARLIEST):
-            jobs = [functools.partial(_offsets_from_leader, kp, tps, spec, rec.timeout()) for tps in by_leader.values()]
+            jobs = [
+                (leader, functools.partial(_offsets_from_leader, kp, tps, spec, rec.timeout()))
+                for leader, tps in by_leader.items()
+            ]
             got: dict[TP, int] = {}
             for part in self._parallel(rec, KP, "list_offsets", jobs):
                 if part is not None:
@@ -162,26 +203,34 @@ class GroupsSource:
             results.append(got)
         return results[0], results[1]
 
-    def _parallel(self, rec: CycleRecorder, source: str, api: str, jobs: Sequence[Callable[[], T]]) -> list[T | None]:
-        """Runs jobs on the pool, at most max_concurrent_requests at once; each sends one request and is
-        recorded as one call (its wait bounded by the cycle's remaining time)."""
-        futures: list[Future[T]] = [self._pool.submit(fn) for fn in jobs]
+    def _parallel(
+        self, rec: CycleRecorder, source: str, api: str, jobs: Sequence[tuple[int, Callable[[], T]]]
+    ) -> list[T | None]:
+        """Runs jobs, each asking one broker, on the pool, at most max_concurrent_requests at once; each sends
+        one request and is recorded as one call (its wait bounded by the cycle's remaining time). A broker that
+        did not answer earlier in the cycle is not asked again."""
+        skip = rec.unresponsive
+        futures: list[Future[T] | None] = [None if b in skip else self._pool.submit(fn) for b, fn in jobs]
         out: list[T | None] = []
-        for fut in futures:
+        for (broker, _), fut in zip(jobs, futures, strict=True):
+            if fut is None:
+                out.append(rec.call(source, api, _skipped, broker=broker))  # recorded as skipped
+                continue
 
             def wait(fut: Future[T] = fut) -> T:
                 return fut.result(timeout=rec.timeout() + 1)
 
-            out.append(rec.call(source, api, wait))
+            out.append(rec.call(source, api, wait, broker=broker))
         return out
 
     def _list_groups(
         self, kp: Any, rec: CycleRecorder, broker_ids: list[int]
-    ) -> tuple[list[ConsumerGroup] | None, bool]:
-        jobs = [functools.partial(_on_broker, b, kp.list_groups, broker_ids=[b]) for b in broker_ids]
+    ) -> tuple[list[ConsumerGroup] | None, set[int]]:
+        """The groups the brokers list, and the brokers that answered."""
+        jobs = [(b, functools.partial(kp.list_groups, broker_ids=[b])) for b in broker_ids]
         results: list[list[dict[str, Any]] | None] = self._parallel(rec, KP, "list_groups", jobs)
         if all(r is None for r in results):
-            return None, False
+            return None, set()
         seen: set[str] = set()
         groups = []
         for b, listed in zip(broker_ids, results, strict=True):
@@ -195,13 +244,13 @@ class GroupsSource:
                     continue
                 seen.add(gid)  # during a coordinator move two brokers may list a group: take the first
                 groups.append(ConsumerGroup(gid, b, str(g.get("group_state") or ""), gtype))
-        return groups, all(r is not None for r in results)
+        return groups, {b for b, r in zip(broker_ids, results, strict=True) if r is not None}
 
     def _describe_classic(
         self, kp: Any, rec: CycleRecorder, by_coordinator: dict[int, list[ConsumerGroup]]
     ) -> dict[str, int]:
         jobs = [
-            functools.partial(_on_broker, b, kp.describe_groups, chunk, group_coordinator_id=b)
+            (b, functools.partial(kp.describe_groups, chunk, group_coordinator_id=b))
             for b, groups in sorted(by_coordinator.items())
             for chunk in chunks([g.group_id for g in groups if g.type == "classic"], self.cfg.groups_per_request)
         ]
@@ -240,7 +289,7 @@ class GroupsSource:
         batched = kp._manager.broker_version_data.api_version(OffsetFetchRequest) >= 8
         size = self.cfg.groups_per_request if batched else 1  # before Kafka 3.0: one group per request
         jobs = [
-            functools.partial(_on_broker, b, offset_fetch, kp, b, chunk, rec.timeout())
+            (b, functools.partial(offset_fetch, kp, b, chunk, rec.timeout()))
             for b, groups in sorted(by_coordinator.items())
             for chunk in chunks([g.group_id for g in groups], size)
         ]
@@ -257,12 +306,8 @@ class GroupsSource:
         return out
 
 
-def _on_broker(broker: int, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Calls fn, naming the broker in its error so a failure says which coordinator."""
-    try:
-        return fn(*args, **kwargs)
-    except Exception as e:
-        raise RuntimeError(f"broker {broker}: {describe_error(e)}") from e
+def _skipped() -> None:
+    raise AssertionError("not called: CycleRecorder.call skips brokers that did not answer")
 
 
 def offset_fetch(kp: Any, coordinator: int, group_ids: list[str], timeout_s: float) -> dict[str, dict[TP, int] | str]:

@@ -1,5 +1,11 @@
-"""Kafka APIs confluent-kafka does not offer, through kafka-python: ListPartitionReassignments (and, as
-they land, DescribeLogDirs and DescribeQuorum). Blocking client: called from the collection thread."""
+"""Kafka calls through kafka-python: the APIs confluent-kafka lacks (ListPartitionReassignments,
+DescribeLogDirs, DescribeQuorum, DescribeFeatures) and the broker- or controller-targeted requests that
+librdkafka 2.16 could abort the process on (DescribeConfigs, ApiVersions, DescribeCluster), plus Metadata
+when librdkafka's broker does not answer. Blocking client: called from the collection threads.
+
+kafka-python caches the cluster (brokers for metadata_max_age_ms, the controller until it answers
+NOT_CONTROLLER), so every cycle `KafkaPythonAdmin.follow` points it at the cluster this cycle's Metadata
+describes: a new controller is asked at once, and a broker that registers again is read again."""
 
 from __future__ import annotations
 
@@ -11,6 +17,7 @@ from typing import Any, TypeVar
 
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaConnectionError, NodeNotReadyError
+from kafka.protocol.metadata import MetadataRequest
 
 from exporter.model import Broker, BrokerVersion, ConfigValue, LogDir, Partition, Quorum, QuorumReplica, Topic
 from exporter.sources.admin import INTERNAL_TOPICS, TOPIC_CONFIG_BATCH, TOPIC_CONFIG_KEYS, Metadata
@@ -40,6 +47,9 @@ def kafka_python_config(bootstrap_servers: str, client: dict[str, str], timeout_
         "client_id": "kafka-cluster-exporter",
         "request_timeout_ms": int(timeout_s * 1000),
         "bootstrap_timeout_ms": int(timeout_s * 1000),
+        # kafka-python backs a failed broker off for up to 30 s; a broker that comes back must be asked within
+        # a cycle. One reconnect attempt a second to a dead broker costs little.
+        "reconnect_backoff_max_ms": 1000,
     }
     for key, value in client.items():
         if key in _TRANSLATE:
@@ -108,12 +118,35 @@ class KafkaPythonAdmin:
         self._conf = conf
         self._admin: Any = None
         self._lock = threading.Lock()
+        self._seen: set[int] = set()
 
     def get(self) -> Any:
         with self._lock:
             if self._admin is None:
                 self._admin = KafkaAdminClient(**self._conf)
             return self._admin
+
+    def follow(self, broker_ids: set[int], controller_id: int | None, avoid: set[int], timeout_s: float) -> None:
+        """Point the client at the cluster this cycle's Metadata describes. Controller-routed requests go to
+        `controller_id` (kafka-python would keep asking a dead controller); when the client's broker list
+        differs, it is refreshed now (from a broker not in `avoid`) instead of after metadata_max_age_ms; a
+        broker that (re)appeared loses its reconnect backoff."""
+        admin = self.get()
+        manager = admin._manager
+        if controller_id is not None:
+            admin._controller_id = controller_id
+        known = {b.node_id for b in manager.cluster.brokers()}
+        if known != broker_ids:
+            node = pick_nodes(manager, avoid)[0]
+
+            async def refresh() -> None:
+                fut = manager.call_soon(manager.cluster.refresh_metadata, node)
+                await manager.wait_for(fut, int(timeout_s * 1000))
+
+            manager.run(refresh)
+        for b in broker_ids - self._seen:
+            manager.reset_backoff(b)
+        self._seen = set(broker_ids)
 
     def reset(self) -> None:
         with self._lock:
@@ -123,6 +156,50 @@ class KafkaPythonAdmin:
                 admin.close()
             except Exception as e:  # closing a broken client must not fail the cycle
                 log.debug("closing kafka-python admin: %s", e)
+
+
+def pick_nodes(manager: Any, avoid: set[int]) -> list[int]:
+    """The brokers kafka-python knows, best first for an any-broker request: connected and idle, then the
+    others, and brokers that did not answer recently (`avoid`) last."""
+
+    def rank(b: int) -> tuple[bool, bool]:
+        conn = manager._conns.get(b)
+        idle = conn is not None and conn.connected and not conn.in_flight_requests
+        return (b in avoid, not idle)
+
+    return sorted((b.node_id for b in manager.cluster.brokers()), key=rank) or [manager.least_loaded_node()]
+
+
+def parse_metadata(raw: dict[str, Any]) -> Metadata:
+    """A MetadataResponse (as kafka-python's to_dict gives it) as brokers with racks, controller and topics."""
+    brokers = tuple(
+        sorted(
+            (Broker(int(b["node_id"]), b["host"], int(b["port"]), b.get("rack")) for b in raw["brokers"]),
+            key=lambda b: b.id,
+        )
+    )
+    out = []
+    for t in raw["topics"]:
+        if t.get("error_code", 0) != 0:
+            continue  # being created or deleted: read next cycle
+        parts = tuple(
+            Partition(
+                topic=t["name"],
+                partition=int(p["partition_index"]),
+                leader=int(p["leader_id"]) if p["leader_id"] >= 0 else None,
+                replicas=tuple(p["replica_nodes"]),
+                isr=tuple(p["isr_nodes"]),
+            )
+            for p in sorted(t["partitions"], key=lambda p: p["partition_index"])
+        )
+        out.append(Topic(t["name"], t["name"] in INTERNAL_TOPICS, parts))
+    controller = raw.get("controller_id")
+    return Metadata(
+        raw.get("cluster_id"),
+        int(controller) if controller is not None and controller >= 0 else None,
+        brokers,
+        tuple(sorted(out, key=lambda t: t.name)),
+    )
 
 
 class KafkaApiSource:
@@ -183,7 +260,7 @@ class KafkaApiSource:
         entry (and one timeout), not everyone's."""
         out: dict[int, tuple[LogDir, ...]] = {}
         for b in broker_ids:
-            raw = rec.call(SOURCE, "describe_log_dirs", functools.partial(self._describe_log_dirs, b))
+            raw = rec.call(SOURCE, "describe_log_dirs", functools.partial(self._describe_log_dirs, b), broker=b)
             if raw is None:
                 continue
             dirs = []
@@ -212,7 +289,7 @@ class KafkaApiSource:
         """What each broker answered to ApiVersions (kafka-python asks it once per connection)."""
         out: dict[int, BrokerVersion] = {}
         for b in broker_ids:
-            raw = rec.call(SOURCE, "api_versions", functools.partial(self._version_data, b))
+            raw = rec.call(SOURCE, "api_versions", functools.partial(self._version_data, b), broker=b)
             if raw is None:
                 continue
             apis = tuple(sorted((int(k), int(v[0]), int(v[1])) for k, v in (raw.api_versions or {}).items()))
@@ -223,41 +300,38 @@ class KafkaApiSource:
     def _version_data(self, broker: int) -> Any:
         return self._client().get_broker_version_data(broker)
 
-    def metadata(self, rec: CycleRecorder) -> Metadata | None:
-        """Brokers (with racks), controller and topics through kafka-python, which sends each request to its
-        least-loaded connection: the fallback when librdkafka keeps asking a broker that does not answer."""
-        cluster = rec.call(SOURCE, "describe_cluster", any_broker(lambda: self._client().describe_cluster()))
-        topics = rec.call(SOURCE, "metadata", any_broker(lambda: self._client().describe_topics()))
-        if cluster is None or topics is None:
-            return None
-        brokers = tuple(
-            sorted(
-                (Broker(int(b["broker_id"]), b["host"], int(b["port"]), b.get("rack")) for b in cluster["brokers"]),
-                key=lambda b: b.id,
-            )
+    def follow(self, broker_ids: set[int], controller_id: int | None, avoid: set[int], timeout_s: float) -> None:
+        self._admin.follow(broker_ids, controller_id, avoid, timeout_s)
+
+    def metadata(self, rec: CycleRecorder, avoid: set[int]) -> Metadata | None:
+        """Brokers (with racks), controller and topics in one Metadata request, sent to a broker that answered
+        recently (not one in `avoid`); if it does not answer within half the request timeout, the next one is
+        asked. The fallback when librdkafka's Metadata does not answer: librdkafka keeps asking the broker it
+        picked, even a frozen one."""
+        request = MetadataRequest(
+            topics=None,
+            allow_auto_topic_creation=False,
+            include_cluster_authorized_operations=False,
+            include_topic_authorized_operations=False,
         )
-        out = []
-        for t in topics:
-            if t.get("error_code", 0) != 0:
-                continue
-            parts = tuple(
-                Partition(
-                    topic=t["name"],
-                    partition=int(p["partition_index"]),
-                    leader=int(p["leader_id"]) if p["leader_id"] >= 0 else None,
-                    replicas=tuple(p["replica_nodes"]),
-                    isr=tuple(p["isr_nodes"]),
-                )
-                for p in sorted(t["partitions"], key=lambda p: p["partition_index"])
-            )
-            out.append(Topic(t["name"], t["name"] in INTERNAL_TOPICS, parts))
-        controller = cluster.get("controller_id")
-        return Metadata(
-            cluster.get("cluster_id"),
-            int(controller) if controller is not None and controller >= 0 else None,
-            brokers,
-            tuple(sorted(out, key=lambda t: t.name)),
-        )
+
+        def ask(node: int, timeout_s: float) -> Metadata:
+            manager = self._client()._manager
+
+            async def send() -> Any:
+                ms = int(timeout_s * 1000)
+                return await manager.wait_for(manager.send(request, node_id=node, request_timeout_ms=ms), ms)
+
+            return parse_metadata(manager.run(send).to_dict())
+
+        nodes = pick_nodes(self._client()._manager, avoid)
+        for i, node in enumerate(nodes):
+            last = i == len(nodes) - 1
+            timeout = rec.timeout() if last else max(0.5, rec.timeout() / 2)
+            md = rec.call(SOURCE, "metadata", functools.partial(ask, node, timeout), broker=node)
+            if md is not None or rec.timeout() <= 0.1:
+                return md
+        return None
 
     def racks(self, rec: CycleRecorder) -> dict[int, str | None] | None:
         """Each live broker's rack (DescribeCluster, answered by any broker)."""
@@ -277,7 +351,7 @@ class KafkaApiSource:
             res = ConfigResource(ConfigResourceType.BROKER, str(broker))
             return self._client().describe_configs([res], config_filter="all")
 
-        raw = rec.call(SOURCE, "describe_configs_broker", call)
+        raw = rec.call(SOURCE, "describe_configs_broker", call, broker=broker)
         if raw is None:
             return None
         entries = (raw.get("broker") or {}).get(str(broker)) or {}

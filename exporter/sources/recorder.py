@@ -8,9 +8,30 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TypeVar
 
+from kafka.errors import KafkaConnectionError, KafkaTimeoutError, NodeNotReadyError, RequestTimedOutError
+
 from exporter.model import SourceError
 
 T = TypeVar("T")
+# Failures that say the broker itself did not answer (not that it answered with an error).
+_UNANSWERED = (
+    TimeoutError,
+    ConnectionError,
+    KafkaTimeoutError,
+    RequestTimedOutError,
+    KafkaConnectionError,
+    NodeNotReadyError,
+)
+
+
+def unanswered(e: BaseException) -> bool:
+    """True when e (or what it wraps) means the broker did not answer: hung, dead, unreachable."""
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, _UNANSWERED):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def describe_error(e: BaseException) -> str:
@@ -29,7 +50,15 @@ class CycleRecorder:
         self.request_timeout = request_timeout
         self._errors: list[SourceError] = []
         self._requests: Counter[tuple[str, str]] = Counter()
+        # Brokers that did not answer a call this cycle: later calls to them are skipped, so one hung broker
+        # costs the cycle one request timeout, not one per call.
+        self._unresponsive: set[int] = set()
         self._lock = threading.Lock()
+
+    @property
+    def unresponsive(self) -> set[int]:
+        with self._lock:
+            return set(self._unresponsive)
 
     @property
     def errors(self) -> list[SourceError]:
@@ -49,7 +78,13 @@ class CycleRecorder:
         """Seconds the next request may take: its own limit, cut to what is left of the cycle."""
         return max(0.1, min(self.request_timeout, self.deadline - time.monotonic()))
 
-    def call(self, source: str, api: str, fn: Callable[[], T], requests: int = 1) -> T | None:
+    def call(
+        self, source: str, api: str, fn: Callable[[], T], requests: int = 1, broker: int | None = None
+    ) -> T | None:
+        """fn's result, or None with the failure recorded. `broker`: the one broker fn asks, if any."""
+        if broker is not None and broker in self.unresponsive:
+            self.error(source, api, f"skipped: broker {broker} did not answer earlier in this cycle")
+            return None
         with self._lock:
             self._requests[(source, api)] += requests
         if time.monotonic() >= self.deadline:
@@ -58,7 +93,10 @@ class CycleRecorder:
         try:
             return fn()
         except Exception as e:  # any failure of an outside system is data, not a crash
-            self.error(source, api, describe_error(e))
+            if broker is not None and unanswered(e):
+                with self._lock:
+                    self._unresponsive.add(broker)
+            self.error(source, api, describe_error(e) if broker is None else f"broker {broker}: {describe_error(e)}")
             return None
 
     def failed(self, source: str) -> bool:

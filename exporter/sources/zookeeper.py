@@ -63,7 +63,9 @@ class ZooKeeperSource:
 
     def _client(self) -> KazooClient:
         if self._zk is None:
-            zk = KazooClient(hosts=self._connect, timeout=self._timeout, read_only=True, logger=log)
+            zk = KazooClient(
+                hosts=self._connect, timeout=self._timeout, read_only=True, logger=logging.getLogger("kazoo")
+            )
             try:
                 zk.start(timeout=self._timeout)
             except Exception:
