@@ -124,12 +124,13 @@ class ClusterRunner:
             log.debug("cluster %s: %s %s failed: %s", self.cfg.name, err.source, err.call, err.message)
         h.requests.update(snap.requests)
         h.last_requests = dict(snap.requests)
-        h.sources_used |= {src for src, _ in snap.requests}
-        h.sources_failed = set(failures)
+        asked = {src for src, _ in snap.requests} | set(failures)
+        h.sources_up.update({src: src not in failures for src in asked})
         h.reachable = snap.brokers is not None
+        healthy = {src for src in asked if src not in failures} | ({CLUSTER} if h.reachable else set())
         if not h.reachable:
-            failures[CLUSTER] = [next(iter(failures.values()))[0] if failures else "no broker answered"]
-        healthy = (h.sources_used - h.sources_failed) | ({CLUSTER} if h.reachable else set())
+            reasons = [msg for msgs in failures.values() for msg in msgs]
+            failures[CLUSTER] = [next((r for r in reasons if r.startswith("metadata")), "no broker answered")]
         self._outages.cycle(snap.taken_at, failures, healthy)
         self.controller_history = self._advance(
             "controller",
@@ -209,7 +210,7 @@ class ClusterRunner:
         a late callback could be. False when a collection was still running: the clients were left open."""
         wait = self.cfg.collection.timeout_seconds + 5 if wait_seconds is None else wait_seconds
         if not self._idle.wait(wait):
-            log.warning("cluster %s: a collection is still running; leaving its clients open", self.cfg.name)
+            log.info("cluster %s: a collection is still running; leaving its clients open", self.cfg.name)
             return False
         self._collector.close()
         return True

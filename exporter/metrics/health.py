@@ -26,8 +26,9 @@ class HealthState:
     errors: Counter[tuple[str, str]] = field(default_factory=Counter)
     requests: Counter[tuple[str, str]] = field(default_factory=Counter)
     last_requests: dict[tuple[str, str], int] = field(default_factory=dict)
-    sources_failed: set[str] = field(default_factory=set)
-    sources_used: set[str] = field(default_factory=set)
+    # Whether each source's calls all succeeded, as of the last cycle that asked it (a source a cycle did
+    # not ask, e.g. librdkafka while kafka-python stands in for it, keeps its last state).
+    sources_up: dict[str, bool] = field(default_factory=dict)
     reachable: bool | None = None  # None before the first cycle
     # Per concern: whether the last cycle computed it, and how long that took.
     concerns: dict[str, tuple[bool, float]] = field(default_factory=dict)
@@ -61,8 +62,8 @@ def health_samples(h: HealthState, build: dict[str, str]) -> Samples:
         s.add(m.LAST_SUCCESS, h.last_success)
     if h.reachable is not None:
         s.add(m.CLUSTER_REACHABLE, int(h.reachable))
-    for src in sorted(h.sources_used | h.sources_failed):
-        s.add(m.SOURCE_UP, 0 if src in h.sources_failed else 1, source=src)
+    for src, up in sorted(h.sources_up.items()):
+        s.add(m.SOURCE_UP, int(up), source=src)
     for name, (ok, seconds) in h.concerns.items():
         s.add(m.CONCERN_SUCCESS, int(ok), concern=name)
         s.add(m.CONCERN_DURATION, seconds, concern=name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,9 +22,10 @@ from kafka.protocol.metadata import MetadataRequest
 
 from exporter.model import Broker, BrokerVersion, ConfigValue, LogDir, Partition, Quorum, QuorumReplica, Topic
 from exporter.sources.admin import INTERNAL_TOPICS, TOPIC_CONFIG_BATCH, TOPIC_CONFIG_KEYS, Metadata
-from exporter.sources.recorder import CycleRecorder
+from exporter.sources.recorder import CycleRecorder, describe_error
 
 SOURCE = "kafka_api"
+CREATE_RETRY_SECONDS = 5.0
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
@@ -119,11 +121,22 @@ class KafkaPythonAdmin:
         self._admin: Any = None
         self._lock = threading.Lock()
         self._seen: set[int] = set()
+        self._retry_at = 0.0
+        self._failure = ""
 
     def get(self) -> Any:
+        """The client; after a failed bootstrap, the same error at once for CREATE_RETRY_SECONDS, so an
+        unreachable cluster costs one bootstrap timeout per cycle, not one per call."""
         with self._lock:
             if self._admin is None:
-                self._admin = KafkaAdminClient(**self._conf)
+                if time.monotonic() < self._retry_at:
+                    raise ConnectionError(self._failure)
+                try:
+                    self._admin = KafkaAdminClient(**self._conf)
+                except Exception as e:
+                    self._retry_at = time.monotonic() + CREATE_RETRY_SECONDS
+                    self._failure = f"cannot bootstrap: {describe_error(e)}"
+                    raise
             return self._admin
 
     def follow(self, broker_ids: set[int], controller_id: int | None, avoid: set[int], timeout_s: float) -> None:
@@ -324,7 +337,10 @@ class KafkaApiSource:
 
             return parse_metadata(manager.run(send).to_dict())
 
-        nodes = pick_nodes(self._client()._manager, avoid)
+        manager = rec.call(SOURCE, "metadata", lambda: self._client()._manager, requests=0)  # bootstraps once
+        if manager is None:
+            return None
+        nodes = pick_nodes(manager, avoid)
         for i, node in enumerate(nodes):
             last = i == len(nodes) - 1
             timeout = rec.timeout() if last else max(0.5, rec.timeout() / 2)

@@ -489,3 +489,77 @@ def test_an_end_offset_of_minus_one_is_unknown_not_zero_lag() -> None:
     assert [e.call for e in rec.errors] == ["list_offsets", "list_offsets"]
     assert "t-1: no offset returned" in rec.errors[0].message
     assert rec.requests[("kafka_api", "list_offsets")] == 4  # two leaders, latest and earliest
+
+
+class FlakyKafkaPython(FakeKafkaPython):
+    """Every broker answers until it is put in `down`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down: set[int] = set()
+
+    def list_groups(self, broker_ids: list[int]) -> list[dict[str, Any]]:
+        if broker_ids[0] in self.down:
+            raise TimeoutError("no answer")
+        b = broker_ids[0]
+        return [{"group_id": f"g{b}", "group_state": "Stable", "protocol_type": "consumer", "group_type": "classic"}]
+
+
+def test_a_group_whose_coordinator_stops_answering_stays_listed_stale_with_its_last_offsets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    committed = {1: 4, 2: 6}  # per coordinator: what its groups have committed on t-0
+
+    def fake_fetch(kp: Any, coordinator: int, ids: list[str], timeout_s: float) -> dict[str, Any]:
+        return {g: {("t", 0): committed[coordinator]} for g in ids}
+
+    monkeypatch.setattr(groups_source, "offset_fetch", fake_fetch)
+    cfg = LagConfig(verdict_window_seconds=60)
+    src = GroupsSource("k:9092", {}, 5, cfg)
+    kp = FlakyKafkaPython()
+    src._kp._admin = kp
+    brokers = (Broker(1, "b1", 9092), Broker(2, "b2", 9092))
+    topics = (Topic("t", False, (Partition("t", 0, 1, (1, 2), (1, 2)),)),)
+
+    def cycle() -> tuple[Any, CycleRecorder]:
+        rec = CycleRecorder(time.monotonic() + 10, 5)
+        return src.read(None, rec, brokers, topics), rec  # type: ignore[arg-type]
+
+    try:
+        first, _ = cycle()
+        assert first is not None and first.complete and [g.group_id for g in first.groups] == ["g1", "g2"]
+        kp.down = {2}
+        committed[2] = 99  # a commit the exporter cannot see (none is possible while its coordinator hangs)
+        second, rec = cycle()
+        assert second is not None and not second.complete
+        g1, g2 = second.groups
+        assert (g1.stale, g1.state, g1.offsets) == (False, "Stable", {("t", 0): 4})
+        assert (g2.group_id, g2.stale, g2.state, g2.coordinator, g2.offsets) == (
+            "g2",
+            True,
+            "Unknown",
+            2,
+            {("t", 0): 6},
+        )
+        assert 2 in rec.unresponsive
+        # Lag of the stale group still counts against fresh high watermarks; its verdict is unknown.
+        snap = ClusterSnapshot(
+            taken_at=time.time(),
+            brokers=brokers,
+            topics=topics,
+            groups=second.groups,
+            end_offsets=second.end_offsets,
+            end_offsets_at=second.end_offsets_at,
+        )
+        s = lag_samples(snap, advance(LagHistory(), snap, cfg), cfg)
+        assert s.value(lag_metrics.GROUPS) == 2
+        assert s.value(lag_metrics.GROUP_STALE, group="g2") == 1 and s.value(lag_metrics.GROUP_STALE, group="g1") == 0
+        assert s.value(lag_metrics.LAG, group="g2", topic="t", partition=0) == 10 - 6
+        assert s.value(lag_metrics.GROUP_VERDICT, group="g2", verdict="unknown") == 1
+        # A group unread for longer than the verdict window is no longer shown.
+        later = time.time() + 61
+        monkeypatch.setattr("exporter.sources.groups.time.time", lambda: later)
+        third, _ = cycle()
+        assert third is not None and [g.group_id for g in third.groups] == ["g1"]
+    finally:
+        src.close()

@@ -162,7 +162,8 @@ Move = tuple[int, int, int | None]  # (receiver, leader, receiver's replica byte
 
 def migration(t: float, moves: dict[int, Move], in_isr: frozenset[int] = frozenset()) -> ClusterSnapshot:
     """Partitions big-N, each adding one replica on `receiver` that fetches from `leader`."""
-    parts, dirs = [], {b: {} for b in (1, 2, 3, 4, 5)}  # type: dict[int, dict[tuple[str, int], int]]
+    parts = []
+    dirs: dict[int, dict[tuple[str, int], int]] = {b: {} for b in (1, 2, 3, 4, 5)}
     unreadable = set()
     for n, (receiver, leader, size) in moves.items():
         others = tuple(b for b in (1, 2, 3) if b != receiver)
@@ -174,7 +175,9 @@ def migration(t: float, moves: dict[int, Move], in_isr: frozenset[int] = frozens
             unreadable.add(receiver)
         else:
             dirs[receiver][("big", n)] = size
-    log_dirs = {b: (LogDir(b, "/d", None, None, None, d),) for b, d in dirs.items() if b not in unreadable}
+    log_dirs: dict[int, tuple[LogDir, ...]] = {
+        b: (LogDir(b, "/d", None, None, None, d),) for b, d in dirs.items() if b not in unreadable
+    }
     return ClusterSnapshot(
         taken_at=t,
         brokers=BROKERS,
@@ -210,7 +213,7 @@ def test_replicas_queued_behind_a_copying_broker_are_waiting_not_stalled() -> No
 def test_a_frozen_receiver_is_named_alone_and_clears_when_it_copies_again() -> None:
     def at(t: float, frozen: bool, size4: int) -> ClusterSnapshot:
         moves: dict[int, Move] = {n: (4, 1, None if frozen else size4) for n in range(3)}
-        moves[3] = (5, 1, 1_000 * t)  # broker 5 keeps copying from the same leader
+        moves[3] = (5, 1, int(1_000 * t))  # broker 5 keeps copying from the same leader
         return migration(t, moves)
 
     snaps = [at(t, False, 100 * t) for t in range(0, 31, 10)]
