@@ -635,10 +635,18 @@ def migration() -> Board:
         width=8,
     )
     b.timeseries(
-        "Copy rate",
-        "Copy rate of all reassignments over the stall window.",
+        "Copy rate per receiving broker",
+        "Copy rate of each broker receiving adding replicas, over the stall window, and of all of them. A "
+        "broker that copies while some of its replicas wait their turn is healthy; one at 0 is stalled.",
         "Bps",
-        [Query(f"max(kafka_reassignment_progress_bytes_per_second{{{C}}})", "copy rate", "event")],
+        [
+            Query(
+                f"max by (broker_id) (kafka_broker_reassignment_progress_bytes_per_second{{{C}}})",
+                "broker {{broker_id}}",
+                "event",
+            ),
+            Query(f"max(kafka_reassignment_progress_bytes_per_second{{{C}}})", "all", "event"),
+        ],
         width=8,
     )
     b.stat(
@@ -673,8 +681,9 @@ def migration() -> Board:
     )
     b.table(
         "Stalled replicas",
-        "Adding replicas that copied less than reassignment.min_progress_bytes_per_second over the stall "
-        "window; broker_id is the broker that is behind.",
+        "Adding replicas waiting on a stalled broker (broker_id): a receiving broker that copied less than "
+        "reassignment.min_progress_bytes_per_second over the stall window on all its adding replicas together, "
+        "or a leader its receivers got nothing from while they copied from others.",
         "none",
         [
             Query(

@@ -146,8 +146,7 @@ class KafkaPythonAdmin:
         broker that (re)appeared loses its reconnect backoff."""
         admin = self.get()
         manager = admin._manager
-        if controller_id is not None:
-            admin._controller_id = controller_id
+        admin._controller_id = controller_id  # None (none known this cycle): kafka-python asks for it itself
         known = {b.node_id for b in manager.cluster.brokers()}
         if known != broker_ids:
             node = pick_nodes(manager, avoid)[0]
