@@ -8,7 +8,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from exporter.config import ClusterConfig
@@ -61,54 +61,54 @@ class ClusterCollector:
         vars(self).pop("_admin", None)
 
     def collect(self) -> ClusterSnapshot:
-        """Phases of concurrent calls. Phase 1 needs nothing: Metadata, ZooKeeper, features. Then the
-        kafka-python clients are pointed at the brokers and controller this Metadata names (they cache both).
-        Phase 2 needs phase 1's brokers and topics: reassignments (controller-routed), configs, log dirs,
-        versions, groups, the KRaft quorum. Independent calls run side by side, and a broker that did not answer
-        one call is not asked again in the cycle, so one unresponsive broker costs one request timeout and fails
-        only what only it can answer, and the cycle still ends by its deadline."""
+        """Concurrent calls around one Metadata read. ZooKeeper, features and racks need nothing and start at
+        once, but are only waited for at the end. Once Metadata has answered, the kafka-python clients are
+        pointed at the brokers and controller it names (they cache both), then the calls that need its brokers
+        and topics run side by side: reassignments (controller-routed), configs, log dirs, versions, groups, the
+        KRaft quorum. A broker that did not answer one call is not asked again in the cycle, so one unresponsive
+        broker costs one request timeout and fails only what only it can answer, and the cycle still ends by its
+        deadline."""
         col = self.cfg.collection
         taken_at = time.time()
         rec = CycleRecorder(time.monotonic() + col.timeout_seconds, col.request_timeout_seconds)
         api = self._kafka_api
         avoid = set(self._unresponsive)
 
-        p1 = self._run(
-            rec,
-            metadata=lambda: self._metadata(rec, avoid),
+        # ZooKeeper, features and racks need nothing and are waited for only at the end: a hung broker answering
+        # one of them must not hold up the rest of the cycle.
+        racks_early = self._racks_due()
+        early = self._submit(
             zk=lambda: self._zk.read(rec, None) if self._zk is not None else None,
             features=lambda: api.finalized_features(rec),
-            racks=lambda: api.racks(rec) if self._racks_due() else None,
+            racks=lambda: api.racks(rec) if racks_early else None,
         )
-        md: admin_source.Metadata | None = p1["metadata"]
-        zk: ZkState | None = p1["zk"]
-        features: dict[str, int] | None = p1["features"]
-        if p1["racks"] is not None:
-            self._racks = p1["racks"]
-        if md is not None and any(b.rack is not None for b in md.brokers):
-            self._racks = {b.id: b.rack for b in md.brokers}  # kafka-python's metadata carries racks
+        md = self._metadata(rec, avoid)
         self._cycles += 1
         if md is None:
+            p1 = self._gather(rec, early)
             self._unresponsive = rec.unresponsive
             return ClusterSnapshot(
-                taken_at=taken_at, zk=zk, features=features, errors=tuple(rec.errors), requests=rec.requests
+                taken_at=taken_at, zk=p1["zk"], features=p1["features"], errors=tuple(rec.errors), requests=rec.requests
             )
 
+        if any(b.rack is not None for b in md.brokers):
+            self._racks = {b.id: b.rack for b in md.brokers}  # kafka-python's Metadata carries racks
         ids = [b.id for b in md.brokers]
         returned = set(ids) - self._live  # registered again (or new) since the last cycle: read them afresh
         self._live = set(ids)
+        follow_timeout = self._hedge_seconds()
         self._run(
             rec,
             follow_api=lambda: rec.call(
                 KAFKA_API,
                 "metadata_refresh",
-                lambda: api.follow(set(ids), md.controller_id, avoid, rec.timeout()),
+                lambda: api.follow(set(ids), md.controller_id, avoid, follow_timeout),
                 requests=0,
             ),
             follow_groups=lambda: rec.call(
                 KAFKA_API,
                 "metadata_refresh",
-                lambda: self._groups.follow(set(ids), md.controller_id, avoid, rec.timeout()),
+                lambda: self._groups.follow(set(ids), md.controller_id, avoid, follow_timeout),
                 requests=0,
             ),
         )
@@ -119,7 +119,7 @@ class ClusterCollector:
             "topic_configs": lambda: api.topic_configs(rec, [t.name for t in topics]),
             "lag": lambda: self._groups.read(self._admin, rec, md.brokers, topics),
         }
-        if set(ids) - set(self._racks) or (returned and self._cycles > 1):
+        if not racks_early and (set(ids) - set(self._racks) or returned):
             jobs["racks"] = lambda: api.racks(rec)
         for b in ids:
             jobs[f"broker_configs:{b}"] = functools.partial(api.broker_configs, rec, b)
@@ -129,9 +129,12 @@ class ClusterCollector:
             jobs["fenced"] = lambda: api.fenced_brokers(rec)
             jobs["quorum"] = lambda: api.quorum(rec)
         p2 = self._run(rec, **jobs)
-
-        if p2.get("racks") is not None:
-            self._racks = p2["racks"]
+        p1 = self._gather(rec, early)
+        zk: ZkState | None = p1["zk"]
+        features: dict[str, int] | None = p1["features"]
+        for racks in (p1["racks"], p2.get("racks")):
+            if racks is not None:
+                self._racks = racks
         # A broker's rack is static configuration: read when a broker (re)appears and every RACKS_EVERY_CYCLES
         # cycles, not every cycle.
         brokers = tuple(dataclasses.replace(b, rack=self._racks.get(b.id)) for b in md.brokers)
@@ -190,8 +193,7 @@ class ClusterCollector:
         if self._librdkafka_slow and self._cycles % METADATA_RETRY_CYCLES != 0:
             return self._kafka_api.metadata(rec, avoid)
         primary = self._pool.submit(admin_source.read_metadata, self._admin, rec)
-        hedge = max(1.0, self.cfg.collection.request_timeout_seconds / 4)
-        done, _ = wait([primary], timeout=hedge)
+        done, _ = wait([primary], timeout=self._hedge_seconds())
         md = primary.result() if done else None
         self._librdkafka_slow = md is None
         if md is not None:
@@ -201,6 +203,10 @@ class ClusterCollector:
             return backup
         done, _ = wait([primary], timeout=max(0.0, rec.deadline - time.monotonic()))
         return primary.result() if done else None
+
+    def _hedge_seconds(self) -> float:
+        """How long to wait for one broker's answer to an any-broker request before asking another."""
+        return max(1.0, self.cfg.collection.request_timeout_seconds / 4)
 
     def _reassignments(self, rec: CycleRecorder, topics: tuple[Topic, ...]) -> tuple[Moving | None, ZkState | None]:
         """Partitions being reassigned (ListPartitionReassignments, sent to the controller this cycle's Metadata
@@ -217,10 +223,16 @@ class ClusterCollector:
         return not self._racks or self._cycles % RACKS_EVERY_CYCLES == 0
 
     def _run(self, rec: CycleRecorder, **jobs: Callable[[], Any]) -> dict[str, Any]:
-        """Run the jobs side by side; a job still running at the cycle deadline is reported and left to finish
-        in the background (each call has its own timeout, so it does end). A job that raised (a bug, not an
+        """Run the jobs side by side and wait for them (see `_gather`)."""
+        return self._gather(rec, self._submit(**jobs))
+
+    def _submit(self, **jobs: Callable[[], Any]) -> dict[str, Future[Any]]:
+        return {name: self._pool.submit(job) for name, job in jobs.items()}
+
+    def _gather(self, rec: CycleRecorder, futures: dict[str, Future[Any]]) -> dict[str, Any]:
+        """The jobs' results by the cycle deadline; a job still running then is reported and left to finish in
+        the background (each call has its own timeout, so it does end). A job that raised (a bug, not an
         outside failure: the sources record those themselves) is logged and counted against its source."""
-        futures = {name: self._pool.submit(job) for name, job in jobs.items()}
         wait(futures.values(), timeout=max(0.0, rec.deadline - time.monotonic()))
         out: dict[str, Any] = {}
         for name, fut in futures.items():

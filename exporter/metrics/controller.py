@@ -39,7 +39,9 @@ CONTROLLER_CHANGES = define(
 KRAFT_MIGRATION = define(
     "kafka_controller_kraft_migration",
     "gauge",
-    "1 if ZooKeeper's /controller is held by a KRaft controller: a ZooKeeper-to-KRaft migration is in progress.",
+    "1 if ZooKeeper's /controller is held by a KRaft controller (its kraftControllerEpoch is 0 or more): a "
+    "ZooKeeper-to-KRaft migration is in progress. 0 on a plain ZooKeeper-mode cluster, whose controller writes "
+    "kraftControllerEpoch -1 (Kafka 3.4+) or none.",
 )
 QUORUM_VOTERS = define("kafka_controller_quorum_voters", "gauge", "Voters of the KRaft metadata quorum.")
 QUORUM_OBSERVERS = define(

@@ -142,20 +142,29 @@ class KafkaPythonAdmin:
     def follow(self, broker_ids: set[int], controller_id: int | None, avoid: set[int], timeout_s: float) -> None:
         """Point the client at the cluster this cycle's Metadata describes. Controller-routed requests go to
         `controller_id` (kafka-python would keep asking a dead controller); when the client's broker list
-        differs, it is refreshed now (from a broker not in `avoid`) instead of after metadata_max_age_ms; a
-        broker that (re)appeared loses its reconnect backoff."""
+        differs, it is refreshed now instead of after metadata_max_age_ms, asking a broker not in `avoid` and,
+        if it does not answer within `timeout_s`, another; a broker that (re)appeared loses its reconnect
+        backoff."""
         admin = self.get()
         manager = admin._manager
         admin._controller_id = controller_id  # None (none known this cycle): kafka-python asks for it itself
         known = {b.node_id for b in manager.cluster.brokers()}
         if known != broker_ids:
-            node = pick_nodes(manager, avoid)[0]
+            failure: Exception | None = None
+            for node in pick_nodes(manager, avoid)[:2]:
 
-            async def refresh() -> None:
-                fut = manager.call_soon(manager.cluster.refresh_metadata, node)
-                await manager.wait_for(fut, int(timeout_s * 1000))
+                async def refresh(node: int = node) -> None:
+                    fut = manager.call_soon(manager.cluster.refresh_metadata, node)
+                    await manager.wait_for(fut, int(timeout_s * 1000))
 
-            manager.run(refresh)
+                try:
+                    manager.run(refresh)
+                    failure = None
+                    break
+                except Exception as e:  # that broker did not answer: the next one
+                    failure = e
+            if failure is not None:
+                raise failure
         for b in broker_ids - self._seen:
             manager.reset_backoff(b)
         self._seen = set(broker_ids)
