@@ -152,8 +152,10 @@ def throttle(cluster: Cluster, brokers: list[int], topics: list[str], rate: int)
         )
         for t in topics
     ]
-    for f in cluster.admin_client().incremental_alter_configs(resources).values():
-        f.result(30)
+    admin = cluster.admin_client()
+    for r in resources:  # librdkafka takes one broker resource per call
+        for f in admin.incremental_alter_configs([r]).values():
+            f.result(30)
 
 
 # --- 2. A broker drops out and registers again ------------------------------------------------------------
