@@ -117,8 +117,9 @@ class ClusterCollector:
         jobs: dict[str, Callable[[], Any]] = {
             "reassignments": lambda: self._reassignments(rec, topics),
             "topic_configs": lambda: api.topic_configs(rec, [t.name for t in topics]),
-            "lag": lambda: self._groups.read(self._admin, rec, md.brokers, topics),
         }
+        if self.cfg.concerns.get("lag", True):  # the only concern with requests of its own
+            jobs["lag"] = lambda: self._groups.read(self._admin, rec, md.brokers, topics)
         if not racks_early and (set(ids) - set(self._racks) or returned):
             jobs["racks"] = lambda: api.racks(rec)
         for b in ids:
@@ -151,7 +152,7 @@ class ClusterCollector:
             topics = _with_reassignments(topics, moving)
         if zk_topics is not None:
             zk = zk_topics
-        lag = p2["lag"]
+        lag = p2.get("lag")
         fenced, quorum = p2.get("fenced"), p2.get("quorum")
         if self._mode == "kraft" and not kraft:
             # First cycle: the mode was learned from this cycle's broker configs.

@@ -121,6 +121,9 @@ class ClusterConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     reassignment: ReassignmentConfig = field(default_factory=ReassignmentConfig)
     lag: LagConfig = field(default_factory=LagConfig)
+    # Concerns to switch off (exporter/concerns.py), e.g. {lag: false}: not collected where they need their own
+    # requests, not computed, not exposed. Every concern is on by default.
+    concerns: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -135,6 +138,8 @@ class Config:
     log_level: str = "info"
 
 
+# The concerns of exporter/concerns.py, in its order (the registry checks that the two agree).
+CONCERN_NAMES = ("cluster", "replication", "brokers", "controller", "lag", "reassignment")
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -176,7 +181,11 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected {_type_name(tp)}, got {type(value).__name__}")
-        out = {}
+        out: dict[str, Any] = {}
+        if typing.get_args(tp)[1:] == (bool,):
+            for k, raw in value.items():
+                out[str(k)] = _convert(bool, raw, f"{path}.{k}")
+            return out
         for k, raw in value.items():
             v = ("true" if raw else "false") if isinstance(raw, bool) else raw
             if not isinstance(v, str | int | float):
@@ -258,6 +267,11 @@ def _validate(cfg: Config) -> None:
         if c.reassignment.min_progress_bytes_per_second < 0:
             raise ConfigError(f"clusters[{i}].reassignment.min_progress_bytes_per_second: must not be negative")
         _validate_lag(c.lag, f"clusters[{i}].lag")
+        for name in c.concerns:
+            if name not in CONCERN_NAMES:
+                close = difflib.get_close_matches(name, CONCERN_NAMES, n=1)
+                hint = f"did you mean '{close[0]}'?" if close else f"concerns are {', '.join(CONCERN_NAMES)}"
+                raise ConfigError(f"clusters[{i}].concerns.{name}: unknown concern; {hint}")
     if cfg.log_level not in _LOG_LEVELS:
         raise ConfigError(f"log_level: expected one of {', '.join(_LOG_LEVELS)}, got {cfg.log_level!r}")
     _host, sep, port = cfg.web.listen_address.rpartition(":")

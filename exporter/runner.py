@@ -9,31 +9,18 @@ import random
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any
 
-from exporter.analysis.controller import ControllerHistory, controller_view
-from exporter.analysis.controller import advance as advance_controller
-from exporter.analysis.lag import LagHistory
-from exporter.analysis.lag import advance as advance_lag
-from exporter.analysis.reassignment import ReassignmentHistory
-from exporter.analysis.reassignment import advance as advance_reassignments
+from exporter import concerns
 from exporter.collect import ClusterCollector
 from exporter.config import ClusterConfig
-from exporter.metrics import definitions as m
-from exporter.metrics.controller import controller_samples
-from exporter.metrics.health import HealthState, build_info_labels, health_samples
-from exporter.metrics.lag import lag_samples
-from exporter.metrics.overview import overview_samples
-from exporter.metrics.reassignment import reassignment_samples
+from exporter.metrics.health import SNAPSHOT_AGE, HealthState, build_info_labels, health_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
-from exporter.metrics.replication import replication_samples
 from exporter.model import ClusterSnapshot, SourceError
 from exporter.outages import CLUSTER, OutageLog
 
 log = logging.getLogger(__name__)
-H = TypeVar("H")
 
 
 @dataclass(frozen=True)
@@ -53,10 +40,9 @@ class ClusterRunner:
         self._idle = threading.Event()
         self._idle.set()
         self.last_snapshot: ClusterSnapshot | None = None
-        self.controller_history = ControllerHistory()
-        # (time, high watermark) per partition and (committed, lag) per group partition: lag seconds, verdicts.
-        self.lag_history = LagHistory()
-        self.reassignment_history = ReassignmentHistory()
+        self.concerns = concerns.enabled(cfg)
+        # Each concern's history between cycles (e.g. lag: (time, high watermark) samples per partition).
+        self.history: dict[str, Any] = {c.name: c.history() for c in self.concerns}
         self.rendered = Rendered(b"", b"", None)
         self._outages = OutageLog(cfg.name, log)
         # Concerns that failed in the last cycle (their trace was logged) and in this one so far.
@@ -73,11 +59,9 @@ class ClusterRunner:
         r = self.rendered
         tail = b""
         if r.data_taken_at is not None:
-            age = max(0.0, time.time() - r.data_taken_at)
-            tail = (
-                f"# HELP {m.SNAPSHOT_AGE.name} {m.SNAPSHOT_AGE.help}\n"
-                f"# TYPE {m.SNAPSHOT_AGE.name} gauge\n{m.SNAPSHOT_AGE.name} {age:.3f}\n"
-            ).encode()
+            age = Samples()
+            age.add(SNAPSHOT_AGE, max(0.0, time.time() - r.data_taken_at))
+            tail = render_text(age)
         if gzip:
             # Concatenated gzip members form one valid gzip stream (RFC 1952), so the big part is
             # compressed once per cycle and only the small tail per scrape.
@@ -132,31 +116,14 @@ class ClusterRunner:
             reasons = [msg for msgs in failures.values() for msg in msgs]
             failures[CLUSTER] = [next((r for r in reasons if r.startswith("metadata")), "no broker answered")]
         self._outages.cycle(snap.taken_at, failures, healthy)
-        self.controller_history = self._advance(
-            "controller",
-            self.controller_history,
-            lambda: advance_controller(self.controller_history, controller_view(snap)),
-        )
-        self.lag_history = self._advance(
-            "lag", self.lag_history, lambda: advance_lag(self.lag_history, snap, self.cfg.lag)
-        )
-        self.reassignment_history = self._advance(
-            "reassignment",
-            self.reassignment_history,
-            lambda: advance_reassignments(self.reassignment_history, snap, self.cfg.reassignment),
-        )
+        for c in self.concerns:
+            try:
+                self.history[c.name] = c.advance(self.history[c.name], snap, self.cfg)
+            except Exception:  # a bug: the history stays as it was, the concern is counted as failed
+                self._concern_failed(c.name)
         if snap.brokers is not None:
             h.last_success = snap.taken_at
             self.last_snapshot = snap
-
-    def _advance(self, concern: str, history: H, step: Callable[[], H]) -> H:
-        """A concern's history after this cycle; if its step fails (a bug), the history stays as it was and the
-        concern is counted as failed, while the other concerns go on."""
-        try:
-            return step()
-        except Exception:
-            self._concern_failed(concern)
-            return history
 
     def _concern_failed(self, concern: str) -> None:
         if concern not in self._failing and concern not in self._failed_now:  # one trace per failing streak
@@ -164,25 +131,18 @@ class ClusterRunner:
         self._failed_now.add(concern)
 
     def render(self, snap: ClusterSnapshot) -> Samples:
-        """Every concern's samples for this snapshot (pure functions of it and the runner's history), each
-        computed in isolation: a concern that fails drops only its own families and is counted."""
-        concerns: dict[str, Callable[[], Samples]] = {
-            "overview": lambda: overview_samples(snap),
-            "replication": lambda: replication_samples(snap, self.cfg.policy),
-            "controller": lambda: controller_samples(snap, self.controller_history),
-            "lag": lambda: lag_samples(snap, self.lag_history, self.cfg.lag),
-            "reassignment": lambda: reassignment_samples(snap, self.reassignment_history, self.cfg.reassignment),
-        }
+        """Every enabled concern's samples for this snapshot (pure functions of it and the concern's history),
+        each computed in isolation: a concern that fails drops only its own families and is counted."""
         s = Samples()
-        for name, samples in concerns.items():
+        for c in self.concerns:
             started = time.perf_counter()
             try:
-                s.merge(samples())
+                s.merge(c.samples(snap, self.history[c.name], self.cfg))
             except Exception:
-                self._concern_failed(name)
-            ok = name not in self._failed_now
-            self.health.concerns[name] = (ok, time.perf_counter() - started)
-            self.health.concern_errors[name] += not ok
+                self._concern_failed(c.name)
+            ok = c.name not in self._failed_now
+            self.health.concerns[c.name] = (ok, time.perf_counter() - started)
+            self.health.concern_errors[c.name] += not ok
         self._failing, self._failed_now = self._failed_now, set()
         s.merge(health_samples(self.health, self._build))
         return s

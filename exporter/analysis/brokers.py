@@ -89,3 +89,28 @@ def log_dir_health(snap: ClusterSnapshot) -> list[LogDirHealth]:
         for b in sorted(snap.log_dirs)
         for d in sorted(snap.log_dirs[b], key=lambda d: d.path)
     ]
+
+
+@dataclass(frozen=True)
+class BrokerVersions:
+    inter_broker_protocol: dict[int, str]  # ZooKeeper mode: each broker's inter.broker.protocol.version
+    metadata_version: int | None  # KRaft: the finalized metadata.version feature level
+    releases: dict[int, str]  # the release each broker's ApiVersions answer matches (inferred)
+    mixed: bool | None  # brokers answer with different API versions; None with fewer than two read
+
+
+def broker_versions(snap: ClusterSnapshot) -> BrokerVersions:
+    ibp = {}
+    if snap.mode == "zookeeper":
+        for b, cfg in snap.broker_configs.items():
+            v = cfg.get("inter.broker.protocol.version")
+            if v is not None and v.value:
+                ibp[b] = v.value
+    features = snap.features or {}
+    apis = {v.api_versions for v in snap.broker_versions.values()}
+    return BrokerVersions(
+        inter_broker_protocol=ibp,
+        metadata_version=features.get("metadata.version"),
+        releases={b: v.inferred for b, v in snap.broker_versions.items()},
+        mixed=len(apis) > 1 if len(snap.broker_versions) > 1 else None,
+    )

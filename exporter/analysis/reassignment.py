@@ -245,6 +245,47 @@ def broker_copy_rates(history: ReassignmentHistory, snap: ClusterSnapshot, cfg: 
     return out
 
 
+# Cycles a partition of /admin/reassign_partitions must go without the controller acting on it before it is
+# reported: one cycle may simply fall between the znode's creation and the controller's reaction.
+PENDING_CYCLES = 2
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Everything the reassignment metrics show, for one snapshot and the history that includes it."""
+
+    moving: list[Moving]
+    remaining_bytes: int | None  # all moves together; None when some adding replica's size is unknown
+    rate: float | None  # bytes/s over the stall window; None while nothing moves or before a second sample
+    eta_seconds: float | None  # remaining bytes at that rate; None without both, or at rate 0
+    longest_running_seconds: float | None  # since the exporter first saw the oldest move; None while none
+    broker_rates: dict[int, float]
+    stalls: list[Stall]
+    pending_controller: list[TP] | None  # ZooKeeper mode: ignored for PENDING_CYCLES; None without ZooKeeper
+
+
+def summary(history: ReassignmentHistory, snap: ClusterSnapshot, cfg: ReassignmentConfig) -> Summary | None:
+    """None when this cycle could not see reassignments (topics or ListPartitionReassignments unread)."""
+    if snap.topics is None or not snap.reassignments_known:
+        return None
+    moving = moving_partitions(snap)
+    remaining: int | None = 0
+    for m in moving:
+        left = m.remaining_bytes
+        remaining = None if left is None or remaining is None else remaining + left
+    rate = copy_rate(history, snap, cfg) if moving else None
+    eta = remaining / rate if rate and remaining is not None else None
+    longest = None
+    if moving:
+        started = min(history.first_seen.get((m.topic, m.partition), snap.taken_at) for m in moving)
+        longest = snap.taken_at - started
+    pending = None
+    if snap.zk is not None:
+        pending = sorted(tp for tp, n in history.pending_cycles.items() if n >= PENDING_CYCLES)
+    rates, found = broker_copy_rates(history, snap, cfg), stalls(history, snap, cfg)
+    return Summary(moving, remaining, rate, eta, longest, rates, found, pending)
+
+
 @dataclass(frozen=True)
 class Throttles:
     brokers: dict[tuple[int, str], float]  # (broker, "leader"|"follower") -> bytes/s

@@ -10,10 +10,80 @@ from importlib import metadata
 import confluent_kafka
 
 from exporter import __version__
-from exporter.metrics import definitions as m
+from exporter.metrics.definitions import define
 from exporter.metrics.render import Samples
 
-SOURCES = ("admin", "kafka_api", "zookeeper")
+BUILD_INFO = define(
+    "kafka_exporter_build_info",
+    "info",
+    "Version of the exporter and of the Kafka client libraries it uses.",
+    ("version", "python_version", "confluent_kafka_version", "librdkafka_version", "kafka_python_version"),
+)
+CYCLES = define(
+    "kafka_exporter_collection_cycles_total",
+    "counter",
+    "Collection cycles run against this cluster. Collection runs in the background on its own interval, "
+    "never at scrape time.",
+)
+CYCLE_DURATION = define(
+    "kafka_exporter_last_cycle_duration_seconds", "gauge", "Wall-clock duration of the last collection cycle."
+)
+LAST_SUCCESS = define(
+    "kafka_exporter_last_success_timestamp_seconds",
+    "gauge",
+    "When the last collection cycle that reached the cluster started (Unix time). Absent until one succeeds.",
+)
+SNAPSHOT_AGE = define(
+    "kafka_exporter_snapshot_age_seconds",
+    "gauge",
+    "Age, at scrape time, of the cluster data served: now minus the start of the last successful cycle. "
+    "Grows while the cluster is unreachable.",
+)
+SOURCE_UP = define(
+    "kafka_exporter_source_up",
+    "gauge",
+    "1 if every call to this source succeeded in the last cycle, 0 if any failed, skipped or unexpected errors "
+    "included (see kafka_exporter_collection_errors_total for which). source: admin (Metadata through "
+    "librdkafka), kafka_api (every other Kafka request, through kafka-python), zookeeper.",
+    ("source",),
+)
+CLUSTER_REACHABLE = define(
+    "kafka_exporter_cluster_reachable",
+    "gauge",
+    "1 if the last cycle read the cluster's Metadata (brokers, topics, partitions) from some broker, 0 if no "
+    "broker answered: then the cluster's series are absent and kafka_exporter_snapshot_age_seconds grows.",
+)
+CONCERN_SUCCESS = define(
+    "kafka_exporter_concern_success",
+    "gauge",
+    "1 if the concern's analysis and metrics were computed in the last cycle, 0 if it failed (a bug: logged "
+    "with its trace): then only that concern's series are absent.",
+    ("concern",),
+)
+CONCERN_DURATION = define(
+    "kafka_exporter_concern_duration_seconds",
+    "gauge",
+    "Time the last cycle spent computing the concern's analysis and metrics.",
+    ("concern",),
+)
+CONCERN_ERRORS = define(
+    "kafka_exporter_concern_errors_total", "counter", "Cycles in which the concern failed.", ("concern",)
+)
+ERRORS = define(
+    "kafka_exporter_collection_errors_total",
+    "counter",
+    "Failed calls to Kafka or ZooKeeper during collection, by source and call.",
+    ("source", "call"),
+)
+REQUESTS = define(
+    "kafka_exporter_requests_total", "counter", "Requests the exporter sent, by source and API.", ("source", "api")
+)
+LAST_CYCLE_REQUESTS = define(
+    "kafka_exporter_last_cycle_requests",
+    "gauge",
+    "Requests sent in the last cycle, by source and API.",
+    ("source", "api"),
+)
 
 
 @dataclass
@@ -54,24 +124,24 @@ def build_info_labels() -> dict[str, str]:
 
 def health_samples(h: HealthState, build: dict[str, str]) -> Samples:
     s = Samples()
-    s.info(m.BUILD_INFO, **build)
-    s.add(m.CYCLES, h.cycles)
+    s.info(BUILD_INFO, **build)
+    s.add(CYCLES, h.cycles)
     if h.last_duration is not None:
-        s.add(m.CYCLE_DURATION, h.last_duration)
+        s.add(CYCLE_DURATION, h.last_duration)
     if h.last_success is not None:
-        s.add(m.LAST_SUCCESS, h.last_success)
+        s.add(LAST_SUCCESS, h.last_success)
     if h.reachable is not None:
-        s.add(m.CLUSTER_REACHABLE, int(h.reachable))
+        s.add(CLUSTER_REACHABLE, int(h.reachable))
     for src, up in sorted(h.sources_up.items()):
-        s.add(m.SOURCE_UP, int(up), source=src)
+        s.add(SOURCE_UP, int(up), source=src)
     for name, (ok, seconds) in h.concerns.items():
-        s.add(m.CONCERN_SUCCESS, int(ok), concern=name)
-        s.add(m.CONCERN_DURATION, seconds, concern=name)
-        s.add(m.CONCERN_ERRORS, h.concern_errors[name], concern=name)
+        s.add(CONCERN_SUCCESS, int(ok), concern=name)
+        s.add(CONCERN_DURATION, seconds, concern=name)
+        s.add(CONCERN_ERRORS, h.concern_errors[name], concern=name)
     for (src, call), n in h.errors.items():
-        s.add(m.ERRORS, n, source=src, call=call)
+        s.add(ERRORS, n, source=src, call=call)
     for (src, api), n in h.requests.items():
-        s.add(m.REQUESTS, n, source=src, api=api)
+        s.add(REQUESTS, n, source=src, api=api)
     for (src, api), n in h.last_requests.items():
-        s.add(m.LAST_CYCLE_REQUESTS, n, source=src, api=api)
+        s.add(LAST_CYCLE_REQUESTS, n, source=src, api=api)
     return s

@@ -3,22 +3,41 @@
 from __future__ import annotations
 
 from exporter.analysis.replication import is_under_replicated
-from exporter.metrics import definitions as m
+from exporter.metrics.definitions import define
 from exporter.metrics.render import Samples
 from exporter.model import ClusterSnapshot
+
+CLUSTER_INFO = define("kafka_cluster_info", "info", "The cluster id the brokers report.", ("cluster_id",))
+BROKERS = define("kafka_brokers", "gauge", "Live brokers, as the cluster's metadata reports them.")
+BROKER_INFO = define(
+    "kafka_broker_info",
+    "info",
+    "One series per live broker: its advertised address and rack.",
+    ("broker_id", "host", "port", "rack"),
+)
+TOPICS = define("kafka_topics", "gauge", "Topics in the cluster, internal ones included.")
+TOPIC_PARTITIONS = define("kafka_topic_partitions", "gauge", "Partitions of each topic.", ("topic",))
+TOPIC_UNDER_REPLICATED = define(
+    "kafka_topic_under_replicated_partitions",
+    "gauge",
+    "Partitions of the topic whose in-sync replicas are fewer than their replicas, counted as Kafka's "
+    "kafka-topics --under-replicated-partitions does: replicas a reassignment is still adding are not "
+    "counted as missing.",
+    ("topic",),
+)
 
 
 def overview_samples(snap: ClusterSnapshot) -> Samples:
     s = Samples()
     if snap.cluster_id:
-        s.info(m.CLUSTER_INFO, cluster_id=snap.cluster_id)
+        s.info(CLUSTER_INFO, cluster_id=snap.cluster_id)
     if snap.brokers is not None:
-        s.add(m.BROKERS, len(snap.brokers))
+        s.add(BROKERS, len(snap.brokers))
         for b in snap.brokers:
-            s.info(m.BROKER_INFO, broker_id=b.id, host=b.host, port=b.port, rack=b.rack)
+            s.info(BROKER_INFO, broker_id=b.id, host=b.host, port=b.port, rack=b.rack)
     if snap.topics is not None:
-        s.add(m.TOPICS, len(snap.topics))
+        s.add(TOPICS, len(snap.topics))
         for t in snap.topics:
-            s.add(m.TOPIC_PARTITIONS, len(t.partitions), topic=t.name)
-            s.add(m.TOPIC_UNDER_REPLICATED, sum(1 for p in t.partitions if is_under_replicated(p)), topic=t.name)
+            s.add(TOPIC_PARTITIONS, len(t.partitions), topic=t.name)
+            s.add(TOPIC_UNDER_REPLICATED, sum(1 for p in t.partitions if is_under_replicated(p)), topic=t.name)
     return s

@@ -1,15 +1,8 @@
-"""Reassignment, throttle and migration-view metric definitions (issue 5). Samples: `reassignment_samples`."""
+"""Reassignment and throttle findings -> samples."""
 
 from __future__ import annotations
 
-from exporter.analysis.reassignment import (
-    ReassignmentHistory,
-    broker_copy_rates,
-    copy_rate,
-    moving_partitions,
-    stalls,
-    throttles,
-)
+from exporter.analysis.reassignment import ReassignmentHistory, summary, throttles
 from exporter.config import ReassignmentConfig
 from exporter.metrics.definitions import define
 from exporter.metrics.render import Samples
@@ -134,38 +127,14 @@ THROTTLES_LEFT = define(
     "Brokers and topics with replication throttles set while no reassignment is running: throttles that slow "
     "every later catch-up of a follower.",
 )
-IBP_INFO = define(
-    "kafka_broker_inter_broker_protocol_info",
-    "info",
-    "ZooKeeper mode: each broker's inter.broker.protocol.version (differs during a rolling upgrade).",
-    ("broker_id", "version"),
-)
-METADATA_VERSION = define(
-    "kafka_cluster_metadata_version_level",
-    "gauge",
-    "KRaft: the cluster's finalized metadata.version feature level.",
-)
-VERSION_INFO = define(
-    "kafka_broker_version_info",
-    "info",
-    'The Kafka release each broker\'s ApiVersions answer matches (inferred="true": no Kafka API reports a '
-    "broker's software version, so this is kafka-python's inference from the API versions it supports).",
-    ("broker_id", "version", "inferred"),
-)
-MIXED_VERSIONS = define(
-    "kafka_cluster_mixed_versions",
-    "gauge",
-    "1 while brokers answer with different API versions (an upgrade in progress), 0 when all agree.",
-)
 
 
 def reassignment_samples(snap: ClusterSnapshot, history: ReassignmentHistory, cfg: ReassignmentConfig) -> Samples:
     s = Samples()
-    if snap.topics is not None and snap.reassignments_known:
-        moving = moving_partitions(snap)
-        s.add(REASSIGNING, len(moving))
-        remaining_total: int | None = 0
-        for mv in moving:
+    found = summary(history, snap, cfg)
+    if found is not None:
+        s.add(REASSIGNING, len(found.moving))
+        for mv in found.moving:
             labels: dict[str, str | int | None] = {"topic": mv.topic, "partition": mv.partition}
             s.add(PARTITION_REASSIGNING, 1, **labels)
             if mv.leader_bytes is not None:
@@ -174,32 +143,26 @@ def reassignment_samples(snap: ClusterSnapshot, history: ReassignmentHistory, cf
                 s.add(REPLICA_IN_ISR, int(r.in_isr), broker_id=r.broker, **labels)
                 if r.bytes is not None:
                     s.add(REPLICA_BYTES, r.bytes, broker_id=r.broker, **labels)
-            left = mv.remaining_bytes
-            if left is not None:
-                s.add(PARTITION_REMAINING, left, **labels)
-            remaining_total = None if left is None or remaining_total is None else remaining_total + left
-        if remaining_total is not None:
-            s.add(REMAINING, remaining_total)
-        rate = copy_rate(history, snap, cfg)
-        if moving and rate is not None:
-            s.add(RATE, rate)
-            if rate > 0 and remaining_total is not None:
-                s.add(ETA, remaining_total / rate)
-        if moving:
-            started = min(history.first_seen.get((mv.topic, mv.partition), snap.taken_at) for mv in moving)
-            s.add(LONGEST, snap.taken_at - started)
-        for broker, broker_rate in broker_copy_rates(history, snap, cfg).items():
+            if mv.remaining_bytes is not None:
+                s.add(PARTITION_REMAINING, mv.remaining_bytes, **labels)
+        if found.remaining_bytes is not None:
+            s.add(REMAINING, found.remaining_bytes)
+        if found.rate is not None:
+            s.add(RATE, found.rate)
+        if found.eta_seconds is not None:
+            s.add(ETA, found.eta_seconds)
+        if found.longest_running_seconds is not None:
+            s.add(LONGEST, found.longest_running_seconds)
+        for broker, broker_rate in found.broker_rates.items():
             s.add(BROKER_RATE, broker_rate, broker_id=broker)
-        found = stalls(history, snap, cfg)
-        for st in found:
+        for st in found.stalls:
             s.add(STALLED, 1, topic=st.topic, partition=st.partition, broker_id=st.broker)
             s.add(BROKER_STALLED, 1, broker_id=st.broker, role=st.role)
-        s.add(STALLED_COUNT, len({(st.topic, st.partition) for st in found}))
-        if snap.zk is not None:
-            pending = [tp for tp, n in history.pending_cycles.items() if n >= 2]
-            for topic, partition in pending:
+        s.add(STALLED_COUNT, len({(st.topic, st.partition) for st in found.stalls}))
+        if found.pending_controller is not None:
+            for topic, partition in found.pending_controller:
                 s.add(PENDING, 1, topic=topic, partition=partition)
-            s.add(PENDING_COUNT, len(pending))
+            s.add(PENDING_COUNT, len(found.pending_controller))
     if snap.brokers is not None:
         th = throttles(snap)
         for (broker, direction), rate_limit in th.brokers.items():
@@ -208,19 +171,4 @@ def reassignment_samples(snap: ClusterSnapshot, history: ReassignmentHistory, cf
             s.add(TOPIC_THROTTLED, 1, topic=topic, direction=direction)
         if snap.reassignments_known:
             s.add(THROTTLES_LEFT, th.left_behind)
-    _versions(snap, s)
     return s
-
-
-def _versions(snap: ClusterSnapshot, s: Samples) -> None:
-    if snap.mode == "zookeeper":
-        for b, cfg in snap.broker_configs.items():
-            ibp = cfg.get("inter.broker.protocol.version")
-            if ibp is not None and ibp.value:
-                s.info(IBP_INFO, broker_id=b, version=ibp.value)
-    if snap.features is not None and "metadata.version" in snap.features:
-        s.add(METADATA_VERSION, snap.features["metadata.version"])
-    for b, v in snap.broker_versions.items():
-        s.info(VERSION_INFO, broker_id=b, version=v.inferred, inferred="true")
-    if len(snap.broker_versions) > 1:
-        s.add(MIXED_VERSIONS, int(len({v.api_versions for v in snap.broker_versions.values()}) > 1))

@@ -1,5 +1,5 @@
 """Replication safety findings -> samples: RF and min-ISR policy, partition states, rack and broker exposure,
-placement, broker membership, broker settings and log dirs.
+placement.
 
 A finding the snapshot cannot support (configs, brokers or topics not read this cycle) has no series at all,
 so "unknown" never reads as a healthy 0.
@@ -7,7 +7,6 @@ so "unknown" never reads as a healthy 0.
 
 from __future__ import annotations
 
-from exporter.analysis.brokers import broker_membership, log_dir_health, setting_drift
 from exporter.analysis.exposure import all_exposure
 from exporter.analysis.placement import broker_load, topic_placement
 from exporter.analysis.policy import topic_policies
@@ -203,63 +202,6 @@ TOPIC_RACK_COLLOCATED = define(
     ("topic",),
 )
 
-# --- Brokers ---------------------------------------------------------------------------------------------
-BROKERS_EXPECTED = define(
-    "kafka_brokers_expected",
-    "gauge",
-    "Brokers the policy expects to be live (the listed ids, else the expected count); compare with "
-    "kafka_brokers. Absent when the policy sets neither.",
-)
-BROKER_MISSING = define(
-    "kafka_broker_missing",
-    "gauge",
-    "1 for each broker id the policy expects that is not live; absent otherwise.",
-    ("broker_id",),
-)
-BROKER_UNEXPECTED = define(
-    "kafka_broker_unexpected",
-    "gauge",
-    "1 for each live broker whose id the policy's expected_brokers does not list; absent otherwise.",
-    ("broker_id",),
-)
-BROKERS_FENCED = define(
-    "kafka_brokers_fenced",
-    "gauge",
-    "KRaft: brokers registered with the controller but fenced (not serving). Absent where not known.",
-)
-BROKER_FENCED = define(
-    "kafka_broker_fenced",
-    "gauge",
-    "KRaft: 1 for each broker registered with the controller but fenced (not serving); absent otherwise.",
-    ("broker_id",),
-)
-BROKER_SETTING_DRIFT = define(
-    "kafka_broker_setting_drift",
-    "gauge",
-    "1 for each live broker and policy setting whose value differs from the policy (booleans compared "
-    "case-insensitively); absent when it matches or was not read.",
-    ("broker_id", "setting", "desired", "actual"),
-)
-LOG_DIR_OFFLINE = define(
-    "kafka_broker_log_dir_offline",
-    "gauge",
-    "1 if the broker reports an error for this log directory (an offline log dir), else 0.",
-    ("broker_id", "path"),
-)
-LOG_DIR_TOTAL = define(
-    "kafka_broker_log_dir_total_bytes",
-    "gauge",
-    "Size of the volume holding this log directory, as the broker reports it (Kafka 3.3 and later).",
-    ("broker_id", "path"),
-)
-LOG_DIR_USABLE = define(
-    "kafka_broker_log_dir_usable_bytes",
-    "gauge",
-    "Usable free bytes on the volume holding this log directory, as the broker reports it (Kafka 3.3 and "
-    "later). A full disk stalls writes and reassignments.",
-    ("broker_id", "path"),
-)
-
 
 def _flag(v: bool) -> float:
     return 1.0 if v else 0.0
@@ -327,28 +269,6 @@ def _placement(s: Samples, snap: ClusterSnapshot) -> None:
             s.add(TOPIC_RACK_COLLOCATED, len(tp.rack_collocated), topic=tp.topic)
 
 
-def _brokers(s: Samples, snap: ClusterSnapshot, policy: PolicyConfig) -> None:
-    mb = broker_membership(snap, policy)
-    if mb.expected_count is not None:
-        s.add(BROKERS_EXPECTED, mb.expected_count)
-    for b in mb.missing or ():
-        s.add(BROKER_MISSING, 1, broker_id=b)
-    for b in mb.unexpected or ():
-        s.add(BROKER_UNEXPECTED, 1, broker_id=b)
-    if mb.fenced is not None:
-        s.add(BROKERS_FENCED, len(mb.fenced))
-        for b in mb.fenced:
-            s.add(BROKER_FENCED, 1, broker_id=b)
-    for d in setting_drift(snap, policy):
-        s.add(BROKER_SETTING_DRIFT, 1, broker_id=d.broker, setting=d.setting, desired=d.desired, actual=d.actual)
-    for ld in log_dir_health(snap):
-        s.add(LOG_DIR_OFFLINE, _flag(ld.offline), broker_id=ld.broker, path=ld.path)
-        if ld.total_bytes is not None:
-            s.add(LOG_DIR_TOTAL, ld.total_bytes, broker_id=ld.broker, path=ld.path)
-        if ld.usable_bytes is not None:
-            s.add(LOG_DIR_USABLE, ld.usable_bytes, broker_id=ld.broker, path=ld.path)
-
-
 def replication_samples(snap: ClusterSnapshot, policy: PolicyConfig) -> Samples:
     """Every sample of the replication-safety concern for one snapshot."""
     s = Samples()
@@ -356,5 +276,4 @@ def replication_samples(snap: ClusterSnapshot, policy: PolicyConfig) -> Samples:
     _states(s, snap)
     _exposure(s, snap, policy)
     _placement(s, snap)
-    _brokers(s, snap, policy)
     return s

@@ -9,9 +9,12 @@ from typing import Any
 
 import pytest
 
-import exporter.runner as runner_module
-from exporter.config import parse_config
-from exporter.metrics import definitions as m
+from exporter.concerns import REGISTRY
+from exporter.config import ConfigError, parse_config
+from exporter.metrics import health as m
+from exporter.metrics import overview
+from exporter.metrics import replication as replication_metrics
+from exporter.metrics.definitions import ALL, declared_in
 from exporter.model import Broker, ClusterSnapshot, Partition, SourceError, Topic
 from exporter.outages import CLUSTER, SUMMARY_EVERY_SECONDS, OutageLog
 from exporter.runner import ClusterRunner
@@ -62,13 +65,13 @@ def test_a_failing_concern_drops_only_its_own_families(monkeypatch: pytest.Monke
         raise KeyError("a bug")
 
     r = runner()
-    monkeypatch.setattr(runner_module, "replication_samples", broken)
+    monkeypatch.setattr(replication_metrics, "replication_samples", broken)
     try:
         r._account(SNAP, 0.1)
         s = r.render(SNAP)
-        assert s.value(m.TOPICS) == 1  # overview still there
+        assert s.value(overview.TOPICS) == 1  # overview still there
         assert s.value(m.CONCERN_SUCCESS, concern="replication") == 0
-        assert s.value(m.CONCERN_SUCCESS, concern="overview") == 1
+        assert s.value(m.CONCERN_SUCCESS, concern="cluster") == 1
         assert s.value(m.CONCERN_ERRORS, concern="replication") == 1
         assert s.value(m.CLUSTER_REACHABLE) == 1
         assert s.value(m.SOURCE_UP, source="kafka_api") == 0 and s.value(m.SOURCE_UP, source="admin") == 1
@@ -102,3 +105,36 @@ def test_a_broker_that_did_not_answer_is_not_asked_again_in_the_cycle() -> None:
 
     rec.call("kafka_api", "describe_configs_broker", refuses, broker=2)
     assert rec.unresponsive == {3}
+
+
+def test_every_metric_belongs_to_one_concern_or_to_the_exporter() -> None:
+    owners: dict[str, list[str]] = {}
+    for c in REGISTRY:
+        for d in c.metrics:
+            owners.setdefault(d.name, []).append(c.name)
+    for d in declared_in(vars(m)):
+        owners.setdefault(d.name, []).append("exporter")
+    assert {d.name for d in ALL} == set(owners)
+    assert {n: o for n, o in owners.items() if len(o) > 1} == {}
+
+
+def test_a_concern_switched_off_is_neither_computed_nor_exposed() -> None:
+    cfg = parse_config(
+        {"clusters": [{"bootstrap_servers": "127.0.0.1:1", "concerns": {"lag": False, "replication": False}}]}
+    ).clusters[0]
+    r = ClusterRunner(cfg)
+    try:
+        assert [c.name for c in r.concerns] == ["cluster", "brokers", "controller", "reassignment"]
+        r._account(SNAP, 0.1)
+        s = r.render(SNAP)
+        assert s.value(overview.TOPICS) == 1
+        assert s.value(replication_metrics.TOPIC_RF, topic="t") is None
+        assert s.value(m.CONCERN_SUCCESS, concern="lag") is None
+    finally:
+        r.close()
+    with pytest.raises(
+        ConfigError, match=r"clusters\[0\]\.concerns\.replicaton: unknown concern; did you mean 'replication'"
+    ):
+        parse_config({"clusters": [{"bootstrap_servers": "k:9092", "concerns": {"replicaton": False}}]})
+    with pytest.raises(ConfigError, match=r"clusters\[0\]\.concerns\.lag: expected true or false"):
+        parse_config({"clusters": [{"bootstrap_servers": "k:9092", "concerns": {"lag": "no"}}]})

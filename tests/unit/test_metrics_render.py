@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter import docs
 from exporter.analysis.replication import is_under_replicated, replication_factor
 from exporter.metrics import definitions as m
+from exporter.metrics import overview
 from exporter.metrics.catalog import all_definitions
 from exporter.metrics.overview import overview_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
@@ -34,7 +35,7 @@ def test_naming_conventions_are_enforced() -> None:
 
 def test_undeclared_labels_are_rejected() -> None:
     with pytest.raises(ValueError, match="do not match"):
-        Samples().add(m.TOPIC_PARTITIONS, 1, topik="x")
+        Samples().add(overview.TOPIC_PARTITIONS, 1, topik="x")
 
 
 def snapshot() -> ClusterSnapshot:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import PolicyConfig
+from exporter.metrics import brokers as b
 from exporter.metrics import replication as r
+from exporter.metrics.definitions import declared_in
 from exporter.metrics.render import Samples, render_text
 from exporter.model import LogDir
 from tests.unit.snapshots import SEED_RACKS, brokers, part, seed_snapshot, snapshot, topic, topic_of
@@ -58,7 +60,10 @@ def test_bad_partitions_have_series_only_while_bad() -> None:
 
 def test_unknown_parts_give_no_series_not_zeros() -> None:
     s = r.replication_samples(snapshot(None, None), PolicyConfig(expected_brokers=(1, 2)))
-    assert _names(s) == {"kafka_brokers_expected"}
+    assert _names(s) == set()
+    assert _names(b.broker_samples(snapshot(None, None), PolicyConfig(expected_brokers=(1, 2)))) == {
+        "kafka_brokers_expected"
+    }
     # Topics known, configs not: no min ISR metrics, no under/at-min-ISR counts, no rack under-min-ISR.
     s = r.replication_samples(snapshot(brokers(SEED_RACKS), [topic_of("t", [[1, 2, 3]])]), PolicyConfig())
     names = _names(s)
@@ -85,29 +90,30 @@ def test_broker_series() -> None:
         log_dirs={1: [LogDir(1, "/d1", None, 1000, 250), LogDir(1, "/d2", "KafkaStorageException", None, None)]},
     )
     s = r.replication_samples(snap, PolicyConfig(expected_brokers=(1, 2, 3)))
-    assert s.value(r.BROKERS_EXPECTED) == 3
-    assert s.value(r.BROKER_MISSING, broker_id=3) == 1
-    assert s.value(r.BROKER_MISSING, broker_id=1) is None
-    assert s.value(r.BROKER_UNEXPECTED, broker_id=5) == 1
-    assert s.value(r.BROKERS_FENCED) == 1 and s.value(r.BROKER_FENCED, broker_id=3) == 1
+    s.merge(b.broker_samples(snap, PolicyConfig(expected_brokers=(1, 2, 3))))
+    assert s.value(b.BROKERS_EXPECTED) == 3
+    assert s.value(b.BROKER_MISSING, broker_id=3) == 1
+    assert s.value(b.BROKER_MISSING, broker_id=1) is None
+    assert s.value(b.BROKER_UNEXPECTED, broker_id=5) == 1
+    assert s.value(b.BROKERS_FENCED) == 1 and s.value(b.BROKER_FENCED, broker_id=3) == 1
     drift = s.value(
-        r.BROKER_SETTING_DRIFT, broker_id=1, setting="auto.create.topics.enable", desired="false", actual="true"
+        b.BROKER_SETTING_DRIFT, broker_id=1, setting="auto.create.topics.enable", desired="false", actual="true"
     )
     assert drift == 1
     (fam,) = [
-        f for f in text_string_to_metric_families(render_text(s).decode()) if f.name == r.BROKER_SETTING_DRIFT.name
+        f for f in text_string_to_metric_families(render_text(s).decode()) if f.name == b.BROKER_SETTING_DRIFT.name
     ]
     assert len(fam.samples) == 1  # the matching FALSE is no drift
-    assert s.value(r.LOG_DIR_OFFLINE, broker_id=1, path="/d1") == 0
-    assert s.value(r.LOG_DIR_OFFLINE, broker_id=1, path="/d2") == 1
-    assert s.value(r.LOG_DIR_TOTAL, broker_id=1, path="/d1") == 1000
-    assert s.value(r.LOG_DIR_USABLE, broker_id=1, path="/d1") == 250
-    assert s.value(r.LOG_DIR_TOTAL, broker_id=1, path="/d2") is None
+    assert s.value(b.LOG_DIR_OFFLINE, broker_id=1, path="/d1") == 0
+    assert s.value(b.LOG_DIR_OFFLINE, broker_id=1, path="/d2") == 1
+    assert s.value(b.LOG_DIR_TOTAL, broker_id=1, path="/d1") == 1000
+    assert s.value(b.LOG_DIR_USABLE, broker_id=1, path="/d1") == 250
+    assert s.value(b.LOG_DIR_TOTAL, broker_id=1, path="/d2") is None
     assert s.value(r.BROKER_REPLICAS, broker_id=5) == 0 and s.value(r.BROKER_LEADERS, broker_id=5) == 0
 
 
 def test_metric_names_follow_conventions() -> None:
-    defs = [v for v in vars(r).values() if isinstance(v, type(r.TOPIC_RF))]
+    defs = [*declared_in(vars(r)), *(d for d in declared_in(vars(b)) if d.type != "info")]
     assert len(defs) >= 30
     for d in defs:
         assert d.name.startswith("kafka_") and not d.name.startswith("kafka_exporter_")
