@@ -336,7 +336,8 @@ AT_MIN_ISR_DEGRADED = Query(
 UNDER_REPLICATED = Query(f"sum(max by (topic) (kafka_topic_under_replicated_partitions{{{C}}}))", "under-replicated")
 LEADERS = Query(f"max by (broker_id) (kafka_broker_leaders{{{C}}})", "{{broker_id}}")
 REPLICAS = Query(f"max by (broker_id) (kafka_broker_replicas{{{C}}})", "{{broker_id}}")
-# source="admin" is DescribeCluster's answer in ZooKeeper mode, a cross-check of ZooKeeper's /controller.
+# source="metadata" is the controller the Metadata answer names in ZooKeeper mode, a cross-check of
+# ZooKeeper's /controller.
 CONTROLLER_ID = Query(f"max by (source) (kafka_controller_id{{{C}}})", "{{source}}")
 CONTROLLER_CHANGES = Query(
     f"max(increase(kafka_controller_changes_total{{{C}}}[$__rate_interval]))", "controller changes"
@@ -443,7 +444,12 @@ def overview() -> Board:
         "Controller",
         "Id of the active controller.",
         "none",
-        [Query(f'max(kafka_controller_id{{{C}, source!="admin"}}) or max(kafka_controller_id{{{C}, source="admin"}})')],
+        [
+            Query(
+                f'max(kafka_controller_id{{{C}, source!="metadata"}})'
+                f' or max(kafka_controller_id{{{C}, source="metadata"}})'
+            )
+        ],
     )
     b.stat("Topics", "Topics, internal ones included.", "short", [Query(f"max(kafka_topics{{{C}}})")])
     b.stat(

@@ -18,6 +18,8 @@ from typing import Any
 
 import yaml
 
+from exporter.clients import KAFKA_PYTHON_EQUIVALENT, LIBRDKAFKA_ONLY, unsupported
+
 
 class ConfigError(Exception):
     """A user-caused configuration problem; the message names the field and what is expected."""
@@ -114,7 +116,7 @@ class ClusterConfig:
     bootstrap_servers: str
     # Name of the cluster: selects it with /metrics?cluster=NAME. Required when several clusters are listed.
     name: str = "default"
-    # librdkafka settings (security.protocol, sasl.*, ssl.*), passed as-is to confluent-kafka.
+    # librdkafka setting names (security.protocol, sasl.*, ssl.*); both client libraries get them (exporter/clients.py).
     client: dict[str, str] = field(default_factory=dict)
     zookeeper: ZooKeeperConfig | None = None
     collection: CollectionConfig = field(default_factory=CollectionConfig)
@@ -267,6 +269,13 @@ def _validate(cfg: Config) -> None:
         if c.reassignment.min_progress_bytes_per_second < 0:
             raise ConfigError(f"clusters[{i}].reassignment.min_progress_bytes_per_second: must not be negative")
         _validate_lag(c.lag, f"clusters[{i}].lag")
+        for key in unsupported(c.client):
+            raise ConfigError(
+                f"clusters[{i}].client.{key}: kafka-python, which makes most of the exporter's requests, cannot "
+                "honour this setting; remove it (settings it honours: "
+                f"{', '.join(sorted(KAFKA_PYTHON_EQUIVALENT))}; settings only librdkafka needs: "
+                f"{', '.join(sorted(LIBRDKAFKA_ONLY))})"
+            )
         for name in c.concerns:
             if name not in CONCERN_NAMES:
                 close = difflib.get_close_matches(name, CONCERN_NAMES, n=1)

@@ -119,10 +119,20 @@ class BrokerVersion:
 
 
 @dataclass(frozen=True)
+class Metadata:
+    """One Metadata answer: what the cycle builds on."""
+
+    cluster_id: str | None
+    controller_id: int | None  # ZooKeeper mode: the controller; KRaft: a random live broker (not the controller)
+    brokers: tuple[Broker, ...]
+    topics: tuple[Topic, ...]
+
+
+@dataclass(frozen=True)
 class SourceError:
     """One failed read in a cycle: which source, which call, and what it said."""
 
-    source: str  # "admin", "zookeeper", "kafka_api"
+    source: str  # a role of exporter/sources/__init__.py: metadata, kafka_admin, zookeeper
     call: str  # e.g. "describe_cluster"
     message: str
 

@@ -19,6 +19,7 @@ from exporter.metrics.health import SNAPSHOT_AGE, HealthState, build_info_labels
 from exporter.metrics.render import Samples, gzip_bytes, render_text
 from exporter.model import ClusterSnapshot, SourceError
 from exporter.outages import CLUSTER, OutageLog
+from exporter.sources import METADATA
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class ClusterRunner:
         if not self._idle.is_set():
             snap = ClusterSnapshot(
                 taken_at=time.time(),
-                errors=(SourceError("admin", "cycle", "previous collection still running past its deadline"),),
+                errors=(SourceError(METADATA, "cycle", "previous collection still running past its deadline"),),
             )
         else:
             self._idle.clear()
@@ -84,7 +85,7 @@ class ClusterRunner:
                 snap = await asyncio.wait_for(asyncio.shield(task), col.timeout_seconds + 5)
             except TimeoutError:
                 snap = ClusterSnapshot(
-                    taken_at=time.time(), errors=(SourceError("admin", "cycle", "collection deadline exceeded"),)
+                    taken_at=time.time(), errors=(SourceError(METADATA, "cycle", "collection deadline exceeded"),)
                 )
         self._account(snap, time.monotonic() - started)
         # Analysis and rendering take seconds on large clusters: off the event loop, so scrapes keep flowing.

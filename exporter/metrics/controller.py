@@ -6,12 +6,13 @@ from exporter.analysis.controller import ControllerHistory, controller_view, vot
 from exporter.metrics.definitions import define
 from exporter.metrics.render import Samples
 from exporter.model import ClusterSnapshot
+from exporter.sources import METADATA
 
 CONTROLLER_ACTIVE = define(
     "kafka_controller_active",
     "gauge",
     "1 if the cluster has an active controller, 0 if the source that knows says there is none (ZooKeeper mode: "
-    'no /controller znode, or without ZooKeeper configured (source="admin") no controller in the Metadata '
+    'no /controller znode, or without ZooKeeper configured (source="metadata") no controller in the Metadata '
     "answer; KRaft: the metadata quorum has no leader). Absent when that source did not answer.",
     ("source",),
 )
@@ -19,7 +20,7 @@ CONTROLLER_ID = define(
     "kafka_controller_id",
     "gauge",
     'Id of the active controller: the broker in ZooKeeper\'s /controller (source="zookeeper"), the broker '
-    'DescribeCluster names in ZooKeeper mode (source="admin", a cross-check: it differs while the controller '
+    'Metadata names in ZooKeeper mode (source="metadata", a cross-check: it differs while the controller '
     'is moving or hung), or the leader of the KRaft metadata quorum (source="kraft_quorum").',
     ("source",),
 )
@@ -77,11 +78,11 @@ def controller_samples(snap: ClusterSnapshot, history: ControllerHistory) -> Sam
             s.add(KRAFT_MIGRATION, int(view.kraft_controller_in_zk))
     if snap.mode == "zookeeper":
         if snap.admin_controller_id is not None:
-            s.add(CONTROLLER_ID, snap.admin_controller_id, source="admin")
+            s.add(CONTROLLER_ID, snap.admin_controller_id, source=METADATA)
         if snap.zk is None and snap.brokers is not None:
             # Without ZooKeeper configured, the Metadata answer is the only word on it: no controller id there
             # means the brokers know of no active controller.
-            s.add(CONTROLLER_ACTIVE, int(snap.admin_controller_id is not None), source="admin")
+            s.add(CONTROLLER_ACTIVE, int(snap.admin_controller_id is not None), source=METADATA)
     if snap.quorum is not None:
         s.add(QUORUM_VOTERS, len(snap.quorum.voters))
         s.add(QUORUM_OBSERVERS, len(snap.quorum.observers))

@@ -43,8 +43,8 @@ SOURCE_UP = define(
     "kafka_exporter_source_up",
     "gauge",
     "1 if every call to this source succeeded in the last cycle, 0 if any failed, skipped or unexpected errors "
-    "included (see kafka_exporter_collection_errors_total for which). source: admin (Metadata through "
-    "librdkafka), kafka_api (every other Kafka request, through kafka-python), zookeeper.",
+    "included (see kafka_exporter_collection_errors_total for which), as of the last cycle that asked it. "
+    "source: metadata (Metadata requests), kafka_admin (every other Kafka request), zookeeper.",
     ("source",),
 )
 CLUSTER_REACHABLE = define(

@@ -32,13 +32,13 @@ from kafka import TopicPartition as KTopicPartition
 from kafka.admin import OffsetSpec
 from kafka.protocol.consumer import OffsetFetchRequest
 
+from exporter.clients import kafka_python_config
 from exporter.config import LagConfig
 from exporter.model import Broker, ConsumerGroup, Topic
-from exporter.sources.kafka_api import KafkaPythonAdmin, kafka_python_config
+from exporter.sources import KAFKA_ADMIN
+from exporter.sources.kafka_admin import KafkaPythonAdmin
 from exporter.sources.recorder import CycleRecorder, describe_error
 
-KP = "kafka_api"  # requests through kafka-python
-ADMIN = "admin"  # requests through confluent-kafka
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -117,7 +117,7 @@ class GroupsSource:
     ) -> GroupsRead | None:
         if not self.cfg.enabled:
             return None
-        kp = rec.call(KP, "list_groups", self._client, requests=0)  # bootstraps once; counted with ListGroups
+        kp = rec.call(KAFKA_ADMIN, "list_groups", self._client, requests=0)  # bootstraps once; counted with ListGroups
         if kp is None:
             return None
         listed, answered = self._list_groups(kp, rec, [b.id for b in brokers])
@@ -188,7 +188,7 @@ class GroupsSource:
                 by_leader[leader].append(tp)
         no_leader = [tp for tp in wanted if leaders.get(tp) is None]
         if no_leader:
-            rec.error(KP, "list_offsets", f"no leader for {', '.join(f'{t}-{p}' for t, p in no_leader[:3])}")
+            rec.error(KAFKA_ADMIN, "list_offsets", f"no leader for {', '.join(f'{t}-{p}' for t, p in no_leader[:3])}")
         kp = self._client()
         results: list[dict[TP, int]] = []
         for spec in (OffsetSpec.LATEST, OffsetSpec.EARLIEST):
@@ -197,7 +197,7 @@ class GroupsSource:
                 for leader, tps in by_leader.items()
             ]
             got: dict[TP, int] = {}
-            for part in self._parallel(rec, KP, "list_offsets", jobs):
+            for part in self._parallel(rec, KAFKA_ADMIN, "list_offsets", jobs):
                 if part is not None:
                     got.update(part)
             results.append(got)
@@ -228,7 +228,7 @@ class GroupsSource:
     ) -> tuple[list[ConsumerGroup] | None, set[int]]:
         """The groups the brokers list, and the brokers that answered."""
         jobs = [(b, functools.partial(kp.list_groups, broker_ids=[b])) for b in broker_ids]
-        results: list[list[dict[str, Any]] | None] = self._parallel(rec, KP, "list_groups", jobs)
+        results: list[list[dict[str, Any]] | None] = self._parallel(rec, KAFKA_ADMIN, "list_groups", jobs)
         if all(r is None for r in results):
             return None, set()
         seen: set[str] = set()
@@ -256,7 +256,7 @@ class GroupsSource:
         ]
         members: dict[str, int] = {}
         described: dict[str, Any] | None
-        for described in self._parallel(rec, KP, "describe_groups", jobs):
+        for described in self._parallel(rec, KAFKA_ADMIN, "describe_groups", jobs):
             for gid, d in (described or {}).items():
                 if d.get("error") is None:
                     members[gid] = len(d.get("members") or ())
@@ -277,10 +277,10 @@ class GroupsSource:
                     except Exception as e:  # one group's failure leaves the others described
                         failed.append(f"{gid}: {describe_error(e)}")
                 if failed:
-                    rec.error(ADMIN, "consumer_group_describe", "; ".join(failed)[:300])
+                    rec.error(KAFKA_ADMIN, "consumer_group_describe", "; ".join(failed)[:300])
                 return got
 
-            members.update(rec.call(ADMIN, "consumer_group_describe", call, requests=len(chunk)) or {})
+            members.update(rec.call(KAFKA_ADMIN, "consumer_group_describe", call, requests=len(chunk)) or {})
         return members
 
     def _fetch_offsets(
@@ -295,14 +295,14 @@ class GroupsSource:
         ]
         out: dict[str, dict[TP, int]] = {}
         failed: list[str] = []
-        for fetched in self._parallel(rec, KP, "offset_fetch", jobs):
+        for fetched in self._parallel(rec, KAFKA_ADMIN, "offset_fetch", jobs):
             for gid, offsets in (fetched or {}).items():
                 if isinstance(offsets, str):
                     failed.append(f"{gid}: {offsets}")
                 else:
                     out[gid] = {tp: o for tp, o in offsets.items() if self._topics(tp[0])}
         if failed:  # group-level errors (e.g. the coordinator is loading): those groups only
-            rec.error(KP, "offset_fetch", "; ".join(failed)[:300])
+            rec.error(KAFKA_ADMIN, "offset_fetch", "; ".join(failed)[:300])
         return out
 
 

@@ -13,9 +13,10 @@ from kazoo.client import KazooClient
 from kazoo.exceptions import NoNodeError
 
 from exporter.model import ZkState
+from exporter.sources import ZOOKEEPER
 from exporter.sources.recorder import CycleRecorder
 
-SOURCE = "zookeeper"
+SOURCE = ZOOKEEPER
 log = logging.getLogger(__name__)
 
 

@@ -398,8 +398,8 @@ def test_an_unreachable_cluster_is_reported_quietly_and_sigterm_is_quick(tmp_pat
         for name in ("nxdomain", "closed"):
             s = parse(get(f"http://127.0.0.1:{port}/metrics?cluster={name}"))
             assert one(s, "kafka_exporter_cluster_reachable") == 0, name
-            assert one(s, "kafka_exporter_source_up", source="admin") == 0, name
-            assert one(s, "kafka_exporter_source_up", source="kafka_api") == 0, name
+            assert one(s, "kafka_exporter_source_up", source="metadata") == 0, name
+            assert one(s, "kafka_exporter_source_up", source="kafka_admin") == 0, name
             assert one(s, "kafka_brokers") is None
             assert (one(s, "kafka_exporter_collection_cycles_total") or 0) >= 5
         assert proc.poll() is None

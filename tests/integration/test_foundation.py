@@ -89,7 +89,7 @@ async def test_metrics_match_admin_api(mode: str, request: pytest.FixtureRequest
         assert one(s, "kafka_topic_partitions", topic="found-orders") == 6
         assert one(s, "kafka_topic_under_replicated_partitions", topic="found-clicks") == 0
         assert one(s, "kafka_topics") == len(exported(s)["partitions"])
-        assert one(s, "kafka_exporter_source_up", source="admin") == 1
+        assert one(s, "kafka_exporter_source_up", source="metadata") == 1
         assert (one(s, "kafka_exporter_snapshot_age_seconds") or 99) < 5
         assert await exp.status("/ready") == 200
 
@@ -168,10 +168,10 @@ def test_unreachable_cluster_keeps_serving_own_metrics(tmp_path: Path) -> None:
             assert status == 200
             s = parse(body)
             assert one(s, "kafka_brokers") is None, "no broker count may be invented for an unreachable cluster"
-            errors = one(s, "kafka_exporter_collection_errors_total", source="admin", call="metadata") or 0
+            errors = one(s, "kafka_exporter_collection_errors_total", source="metadata", call="metadata") or 0
             # A cycle may count two failures of Metadata (librdkafka's, then its deadline): wait for two cycles.
             if errors >= 2 and (one(s, "kafka_exporter_collection_cycles_total") or 0) >= 2:
-                assert one(s, "kafka_exporter_source_up", source="admin") == 0
+                assert one(s, "kafka_exporter_source_up", source="metadata") == 0
                 assert one(s, "kafka_exporter_last_success_timestamp_seconds") is None
                 assert one(s, "kafka_exporter_cluster_reachable") == 0
                 break
@@ -208,7 +208,7 @@ async def test_zookeeper_outage_is_reported_and_kafka_metrics_keep_flowing(zk_cl
         assert one(s, "kafka_brokers") == 3
         assert one(s, "kafka_topics") is not None
         assert one(s, "kafka_controller_id", source="zookeeper") is None
-        assert one(s, "kafka_controller_id", source="admin") is not None
+        assert one(s, "kafka_controller_id", source="metadata") is not None
         assert (one(s, "kafka_exporter_collection_errors_total", source="zookeeper", call="connect") or 0) >= 1
         await asyncio.to_thread(zk_cluster.start_zookeeper)
         await exp.wait_for(

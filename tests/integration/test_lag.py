@@ -177,8 +177,8 @@ async def test_lag_matches_kafka_consumer_groups_tool(mode: str, request: pytest
         assert one(s, "kafka_consumer_group_members", group=prefix + "kip848") == 1
     # Requests grow with brokers (3 here), not with groups or partitions.
     for api in ("list_groups", "describe_groups", "offset_fetch"):
-        assert 1 <= (one(s, "kafka_exporter_last_cycle_requests", source="kafka_api", api=api) or 0) <= 3, api
-    assert (one(s, "kafka_exporter_last_cycle_requests", source="admin", api="list_offsets") or 0) <= 2 * 3
+        assert 1 <= (one(s, "kafka_exporter_last_cycle_requests", source="kafka_admin", api=api) or 0) <= 3, api
+    assert (one(s, "kafka_exporter_last_cycle_requests", source="metadata", api="list_offsets") or 0) <= 2 * 3
 
 
 class SteadyProducer(threading.Thread):
@@ -351,7 +351,7 @@ async def test_a_dead_coordinator_costs_only_its_groups(kraft_cluster: Cluster) 
         return {dict(k)["group"]: int(dict(k)["coordinator"]) for k in values(s, "kafka_consumer_group_info")}
 
     def list_groups_errors(s: Series) -> float:
-        return one(s, "kafka_exporter_collection_errors_total", source="kafka_api", call="list_groups") or 0
+        return one(s, "kafka_exporter_collection_errors_total", source="kafka_admin", call="list_groups") or 0
 
     async with running_exporter(cluster_config(bs, INTERVAL, lag={"include_groups": [prefix + ".*"]})) as exp:
         s = await exp.wait_for(lambda s: lags(s) == expected_lag, 30, "every group's lag")

@@ -267,7 +267,7 @@ async def test_kraft_controller_follows_the_quorum_leader(kraft_cluster: KraftCl
         s = await exp.wait_for(
             lambda s: one(s, "kafka_controller_id", source="kraft_quorum") == leader, 20, "the quorum leader reported"
         )
-        assert one(s, "kafka_controller_id", source="admin") is None  # never the random broker DescribeCluster names
+        assert one(s, "kafka_controller_id", source="metadata") is None  # never the random broker DescribeCluster names
         before = one(s, "kafka_controller_changes_total") or 0
         kraft_cluster.kill(leader)
         deadline = time.monotonic() + 60

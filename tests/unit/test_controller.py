@@ -6,7 +6,7 @@ from exporter.analysis.controller import ControllerHistory, ControllerView, adva
 from exporter.metrics import controller as cm
 from exporter.metrics.controller import controller_samples
 from exporter.model import Broker, ClusterSnapshot, Quorum, QuorumReplica, ZkState
-from exporter.sources.kafka_api import parse_features, parse_quorum
+from exporter.sources.kafka_admin import parse_features, parse_quorum
 from exporter.sources.zookeeper import parse_controller, parse_reassign_request, parse_topic_reassignments
 
 
@@ -18,7 +18,7 @@ def test_zookeeper_mode_trusts_znode_and_cross_checks_admin() -> None:
     snap = ClusterSnapshot(taken_at=0, mode="zookeeper", admin_controller_id=2, zk=zk(1))
     s = controller_samples(snap, ControllerHistory())
     assert s.value(cm.CONTROLLER_ID, source="zookeeper") == 1
-    assert s.value(cm.CONTROLLER_ID, source="admin") == 2  # they disagree: visible, alertable
+    assert s.value(cm.CONTROLLER_ID, source="metadata") == 2  # they disagree: visible, alertable
     assert s.value(cm.CONTROLLER_ACTIVE, source="zookeeper") == 1
     assert s.value(cm.KRAFT_MIGRATION) == 0
 
@@ -35,7 +35,7 @@ def test_kraft_uses_quorum_leader_never_describe_cluster() -> None:
     snap = ClusterSnapshot(taken_at=0, mode="kraft", admin_controller_id=1, quorum=q)
     s = controller_samples(snap, ControllerHistory())
     assert s.value(cm.CONTROLLER_ID, source="kraft_quorum") == 3
-    assert s.value(cm.CONTROLLER_ID, source="admin") is None
+    assert s.value(cm.CONTROLLER_ID, source="metadata") is None
     assert s.value(cm.CONTROLLER_EPOCH, source="kraft_quorum") == 7
     assert {v.id: v.lag_records for v in voter_lags(snap)} == {1: 10, 3: 0}
     assert s.value(cm.VOTER_CAUGHT_UP, node_id=1) == 1.0
@@ -76,7 +76,7 @@ def test_znode_parsers() -> None:
     assert parse_topic_reassignments("t", topic) == {("t", 0): ((4,), (1,))}
 
 
-def test_kafka_api_parsers_accept_kafka_python_shapes() -> None:
+def test_kafka_admin_parsers_accept_kafka_python_shapes() -> None:
     # kafka-python 3.0.12 as seen against Kafka 4.1.1.
     raw = {"metadata.version": {"supported": (7, 27), "finalized": (27, 27)}, "kraft.version": {"supported": (0, 1)}}
     assert parse_features(raw) == {"metadata.version": 27}
@@ -104,8 +104,8 @@ def test_zookeeper_mode_without_zookeeper_configured_still_tells_no_controller()
     brokers = (Broker(1, "h", 9092),)
     none = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, admin_controller_id=None)
     some = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, admin_controller_id=1)
-    assert controller_samples(none, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="admin") == 0
-    assert controller_samples(some, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="admin") == 1
+    assert controller_samples(none, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="metadata") == 0
+    assert controller_samples(some, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="metadata") == 1
     # With ZooKeeper read, /controller is the authority and the admin view is only a cross-check.
     with_zk = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, admin_controller_id=1, zk=zk(None))
-    assert controller_samples(with_zk, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="admin") is None
+    assert controller_samples(with_zk, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="metadata") is None

@@ -26,22 +26,22 @@ def test_an_outage_is_one_line_down_a_summary_every_few_minutes_and_one_line_up(
 ) -> None:
     out = OutageLog("prod", logging.getLogger("test.outages"))
     caplog.set_level(logging.DEBUG, "test.outages")
-    down = {CLUSTER: ["metadata: Local: Broker transport failure"], "admin": ["metadata: failed"] * 3}
+    down = {CLUSTER: ["metadata: Local: Broker transport failure"], "metadata": ["metadata: failed"] * 3}
     for t in range(0, 600, 10):  # ten minutes of 10 s cycles, all failing
         out.cycle(float(t), down, set())
     lines = [r.getMessage() for r in caplog.records]
     assert lines[:2] == [
-        "cluster prod: source admin down: metadata: failed",
         "cluster prod: unreachable: metadata: Local: Broker transport failure",
+        "cluster prod: source metadata down: metadata: failed",
     ]
     summaries = lines[2:]
     assert len(summaries) == 2 * int(590 // SUMMARY_EVERY_SECONDS)  # one per source every five minutes
-    assert "still unreachable after 300 s (31 failed calls" in summaries[1]
+    assert "still unreachable after 300 s (31 failed calls" in summaries[0]
     caplog.clear()
-    out.cycle(600.0, {}, {CLUSTER, "admin"})
+    out.cycle(600.0, {}, {CLUSTER, "metadata"})
     assert [r.getMessage() for r in caplog.records] == [
-        "cluster prod: source admin recovered after 600 s (180 failed calls)",
         "cluster prod: reachable again after 600 s (60 failed calls)",
+        "cluster prod: source metadata recovered after 600 s (180 failed calls)",
     ]
     assert out.down == set()
 
@@ -55,8 +55,8 @@ SNAP = ClusterSnapshot(
     taken_at=1.0,
     brokers=(Broker(1, "h", 9092),),
     topics=(Topic("t", False, (Partition("t", 0, 1, (1,), (1,)),)),),
-    errors=(SourceError("kafka_api", "describe_log_dirs", "broker 1: timed out"),),
-    requests={("admin", "metadata"): 1, ("kafka_api", "describe_log_dirs"): 1},
+    errors=(SourceError("kafka_admin", "describe_log_dirs", "broker 1: timed out"),),
+    requests={("metadata", "metadata"): 1, ("kafka_admin", "describe_log_dirs"): 1},
 )
 
 
@@ -74,11 +74,11 @@ def test_a_failing_concern_drops_only_its_own_families(monkeypatch: pytest.Monke
         assert s.value(m.CONCERN_SUCCESS, concern="cluster") == 1
         assert s.value(m.CONCERN_ERRORS, concern="replication") == 1
         assert s.value(m.CLUSTER_REACHABLE) == 1
-        assert s.value(m.SOURCE_UP, source="kafka_api") == 0 and s.value(m.SOURCE_UP, source="admin") == 1
-        r._account(ClusterSnapshot(taken_at=2.0, errors=(SourceError("admin", "metadata", "timed out"),)), 0.1)
+        assert s.value(m.SOURCE_UP, source="kafka_admin") == 0 and s.value(m.SOURCE_UP, source="metadata") == 1
+        r._account(ClusterSnapshot(taken_at=2.0, errors=(SourceError("metadata", "metadata", "timed out"),)), 0.1)
         s = r.render(ClusterSnapshot(taken_at=2.0))
         assert s.value(m.CLUSTER_REACHABLE) == 0
-        assert s.value(m.SOURCE_UP, source="admin") == 0
+        assert s.value(m.SOURCE_UP, source="metadata") == 0
     finally:
         r.close()
 
@@ -91,9 +91,9 @@ def test_a_broker_that_did_not_answer_is_not_asked_again_in_the_cycle() -> None:
         calls.append(1)
         raise TimeoutError("timed out")
 
-    assert rec.call("kafka_api", "describe_log_dirs", hangs, broker=3) is None
-    assert rec.call("kafka_api", "describe_configs_broker", hangs, broker=3) is None
-    assert rec.call("kafka_api", "describe_configs_broker", lambda: "ok", broker=2) == "ok"
+    assert rec.call("kafka_admin", "describe_log_dirs", hangs, broker=3) is None
+    assert rec.call("kafka_admin", "describe_configs_broker", hangs, broker=3) is None
+    assert rec.call("kafka_admin", "describe_configs_broker", lambda: "ok", broker=2) == "ok"
     assert len(calls) == 1 and rec.unresponsive == {3}
     assert [e.message for e in rec.errors] == [
         "broker 3: timed out",
@@ -103,7 +103,7 @@ def test_a_broker_that_did_not_answer_is_not_asked_again_in_the_cycle() -> None:
     def refuses() -> None:
         raise ValueError("an error answer is an answer")
 
-    rec.call("kafka_api", "describe_configs_broker", refuses, broker=2)
+    rec.call("kafka_admin", "describe_configs_broker", refuses, broker=2)
     assert rec.unresponsive == {3}
 
 

@@ -450,11 +450,11 @@ def test_one_coordinator_failing_costs_only_its_groups(monkeypatch: pytest.Monke
         ("g3", 3, 2, {("t", 0): 4}),
     ]
     assert got.end_offsets == {("t", 0): 10}
-    assert [(e.source, e.call) for e in rec.errors] == [("kafka_api", "list_groups")]
+    assert [(e.source, e.call) for e in rec.errors] == [("kafka_admin", "list_groups")]
     assert "broker 2" in rec.errors[0].message
-    assert rec.requests[("kafka_api", "list_groups")] == 3
-    assert rec.requests[("kafka_api", "offset_fetch")] == 2  # one per coordinator that answered
-    assert rec.requests[("kafka_api", "list_offsets")] == 2  # latest and earliest, one leader
+    assert rec.requests[("kafka_admin", "list_groups")] == 3
+    assert rec.requests[("kafka_admin", "offset_fetch")] == 2  # one per coordinator that answered
+    assert rec.requests[("kafka_admin", "list_offsets")] == 2  # latest and earliest, one leader
 
 
 def test_offset_fetch_parsing_keeps_committed_offsets_only() -> None:
@@ -488,7 +488,7 @@ def test_an_end_offset_of_minus_one_is_unknown_not_zero_lag() -> None:
     assert end == {("t", 0): 10} and start == {("t", 0): 10}
     assert [e.call for e in rec.errors] == ["list_offsets", "list_offsets"]
     assert "t-1: no offset returned" in rec.errors[0].message
-    assert rec.requests[("kafka_api", "list_offsets")] == 4  # two leaders, latest and earliest
+    assert rec.requests[("kafka_admin", "list_offsets")] == 4  # two leaders, latest and earliest
 
 
 class FlakyKafkaPython(FakeKafkaPython):

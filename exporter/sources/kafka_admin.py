@@ -20,45 +20,41 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import KafkaConnectionError, NodeNotReadyError
 from kafka.protocol.metadata import MetadataRequest
 
-from exporter.model import Broker, BrokerVersion, ConfigValue, LogDir, Partition, Quorum, QuorumReplica, Topic
-from exporter.sources.admin import INTERNAL_TOPICS, TOPIC_CONFIG_BATCH, TOPIC_CONFIG_KEYS, Metadata
+from exporter.clients import kafka_python_config
+from exporter.model import (
+    Broker,
+    BrokerVersion,
+    ConfigValue,
+    LogDir,
+    Metadata,
+    Partition,
+    Quorum,
+    QuorumReplica,
+    Topic,
+)
+from exporter.sources import KAFKA_ADMIN, METADATA
 from exporter.sources.recorder import CycleRecorder, describe_error
 
-SOURCE = "kafka_api"
+SOURCE = KAFKA_ADMIN
+# After a failed bootstrap, fail at once for this long instead of bootstrapping again for every call.
 CREATE_RETRY_SECONDS = 5.0
+# Kafka's internal topics (org.apache.kafka.common.internals.Topic).
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state", "__share_group_state"})
+# Topic configs analysis reads; keeping only these bounds memory at tens of thousands of topics.
+TOPIC_CONFIG_KEYS = frozenset(
+    {
+        "min.insync.replicas",
+        "unclean.leader.election.enable",
+        "leader.replication.throttled.replicas",
+        "follower.replication.throttled.replicas",
+        "retention.ms",
+        "cleanup.policy",
+    }
+)
+# Topics per DescribeConfigs request: one request for all topics would be huge on big clusters.
+TOPIC_CONFIG_BATCH = 500
 T = TypeVar("T")
 log = logging.getLogger(__name__)
-
-# librdkafka setting -> kafka-python setting, for the settings both clients share (security).
-_TRANSLATE = {
-    "security.protocol": "security_protocol",
-    "sasl.mechanism": "sasl_mechanism",
-    "sasl.mechanisms": "sasl_mechanism",
-    "sasl.username": "sasl_plain_username",
-    "sasl.password": "sasl_plain_password",
-    "ssl.ca.location": "ssl_cafile",
-    "ssl.certificate.location": "ssl_certfile",
-    "ssl.key.location": "ssl_keyfile",
-    "ssl.key.password": "ssl_password",
-}
-
-
-def kafka_python_config(bootstrap_servers: str, client: dict[str, str], timeout_s: float) -> dict[str, Any]:
-    conf: dict[str, Any] = {
-        "bootstrap_servers": [s.strip() for s in bootstrap_servers.split(",") if s.strip()],
-        "client_id": "kafka-cluster-exporter",
-        "request_timeout_ms": int(timeout_s * 1000),
-        "bootstrap_timeout_ms": int(timeout_s * 1000),
-        # kafka-python backs a failed broker off for up to 30 s; a broker that comes back must be asked within
-        # a cycle. One reconnect attempt a second to a dead broker costs little.
-        "reconnect_backoff_max_ms": 1000,
-    }
-    for key, value in client.items():
-        if key in _TRANSLATE:
-            conf[_TRANSLATE[key]] = value
-    if "security_protocol" in conf:
-        conf["security_protocol"] = conf["security_protocol"].upper()
-    return conf
 
 
 def parse_features(raw: dict[str, Any]) -> dict[str, int]:
@@ -223,8 +219,9 @@ def parse_metadata(raw: dict[str, Any]) -> Metadata:
     )
 
 
-class KafkaApiSource:
-    """The Kafka APIs confluent-kafka lacks, through one shared kafka-python admin client."""
+class KafkaAdminSource:
+    """Every Kafka request but Metadata (and Metadata when librdkafka's broker does not answer), through one
+    shared kafka-python admin client."""
 
     def __init__(self, bootstrap_servers: str, client: dict[str, str], timeout_s: float) -> None:
         self._admin = KafkaPythonAdmin(kafka_python_config(bootstrap_servers, client, timeout_s))
@@ -345,14 +342,14 @@ class KafkaApiSource:
 
             return parse_metadata(manager.run(send).to_dict())
 
-        manager = rec.call(SOURCE, "metadata", lambda: self._client()._manager, requests=0)  # bootstraps once
+        manager = rec.call(METADATA, "metadata", lambda: self._client()._manager, requests=0)  # bootstraps once
         if manager is None:
             return None
         nodes = pick_nodes(manager, avoid)
         for i, node in enumerate(nodes):
             last = i == len(nodes) - 1
             timeout = rec.timeout() if last else max(0.5, rec.timeout() / 2)
-            md = rec.call(SOURCE, "metadata", functools.partial(ask, node, timeout), broker=node)
+            md = rec.call(METADATA, "metadata", functools.partial(ask, node, timeout), broker=node)
             if md is not None or rec.timeout() <= 0.1:
                 return md
         return None
