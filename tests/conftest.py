@@ -144,3 +144,9 @@ def cluster_factory() -> Iterator[ClusterFactory]:
         yield factory
     finally:
         factory.stop_all()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-golden", action="store_true", help="rewrite tests/unit/golden.prom from the current code"
+    )

@@ -15,6 +15,7 @@ from exporter.metrics.catalog import all_definitions
 from exporter.metrics.overview import overview_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
 from exporter.model import Broker, ClusterSnapshot, Partition, Topic
+from exporter.sources import ROLES
 
 
 def test_readme_metric_table_matches_code() -> None:
@@ -75,3 +76,9 @@ def test_unread_parts_are_absent_not_zero() -> None:
 def test_gzip_members_concatenate_to_one_stream() -> None:
     a, b = b"x 1\n", b"y 2\n"
     assert gzip.decompress(gzip_bytes(a) + gzip_bytes(b)) == a + b
+
+
+def test_architecture_doc_matches_the_registry_and_the_source_roles() -> None:
+    current = docs.ARCHITECTURE.read_text(encoding="utf-8")
+    assert current == docs.with_architecture(current), "docs/architecture.md is stale: run `python -m exporter.docs`"
+    assert tuple(docs.SOURCES) == ROLES
