@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from exporter.config import ClusterConfig
-from exporter.model import BrokerVersion, ClusterSnapshot, ConfigValue, LogDir, Topic
+from exporter.model import BrokerVersion, ClusterSnapshot, ConfigValue, LogDir, Metadata, Topic
 from exporter.sources import KAFKA_ADMIN, METADATA, ZOOKEEPER
 from exporter.sources.groups import GroupsSource
 from exporter.sources.kafka_admin import KafkaAdminSource
@@ -109,38 +109,40 @@ class ClusterCollector:
         p1 = self._gather(rec, early)
 
         self._metadata.learn_racks(p1["racks"], p2.get("racks"))
-        md = self._metadata.with_racks(md)
+        configs = {b: c for b in ids if (c := p2[f"broker_configs:{b}"]) is not None}
+        self._mode = cluster_mode(configs) or self._mode
+        if self._mode == "kraft" and not kraft:
+            # First cycle: the mode was learned from this cycle's broker configs.
+            p2["fenced"], p2["quorum"] = kafka.fenced_brokers(rec), kafka.quorum(rec)
+        self._unresponsive = rec.unresponsive
+        return self._snapshot(taken_at, self._metadata.with_racks(md), p1, p2, rec)
+
+    def _snapshot(
+        self, taken_at: float, md: Metadata, p1: dict[str, Any], p2: dict[str, Any], rec: CycleRecorder
+    ) -> ClusterSnapshot:
+        """The snapshot from the cycle's Metadata and the results of its jobs (None where a job failed)."""
+        ids = [b.id for b in md.brokers]
         broker_configs = {b: cfg for b in ids if (cfg := p2[f"broker_configs:{b}"]) is not None}
-        self._mode = cluster_mode(broker_configs) or self._mode
         log_dirs: dict[int, tuple[LogDir, ...]] = {}
         versions: dict[int, BrokerVersion] = {}
         for b in ids:
             log_dirs.update(p2[f"log_dirs:{b}"] or {})
             versions.update(p2[f"versions:{b}"] or {})
         moving, zk_fallback = p2["reassignments"] or (None, None)
-        if moving is not None:
-            topics = _with_reassignments(topics, moving)
         lag = p2.get("lag")
-        fenced, quorum = p2.get("fenced"), p2.get("quorum")
-        if self._mode == "kraft" and not kraft:
-            # First cycle: the mode was learned from this cycle's broker configs.
-            fenced, quorum = kafka.fenced_brokers(rec), kafka.quorum(rec)
         features: dict[str, int] | None = p1["features"]
-        elr = None if features is None else features.get("eligible.leader.replicas.version", 0) >= 1
-        self._unresponsive = rec.unresponsive
-
         return ClusterSnapshot(
             taken_at=taken_at,
             cluster_id=md.cluster_id,
             mode=self._mode,
-            admin_controller_id=md.controller_id,
+            metadata_controller_id=md.controller_id,
             zk=zk_fallback or p1["zk"],
-            quorum=quorum,
+            quorum=p2.get("quorum"),
             features=features,
             brokers=md.brokers,
-            fenced_brokers=fenced,
-            elr_enabled=elr,
-            topics=topics,
+            fenced_brokers=p2.get("fenced"),
+            elr_enabled=None if features is None else features.get("eligible.leader.replicas.version", 0) >= 1,
+            topics=md.topics if moving is None else _with_reassignments(md.topics, moving),
             reassignments_known=moving is not None,
             topic_configs=p2["topic_configs"] or {},
             broker_configs=broker_configs,

@@ -154,9 +154,9 @@ class ClusterSnapshot:
     # Reassignment state came from a source that knows it (ListPartitionReassignments or ZooKeeper);
     # False means Partition.adding/removing are empty because they are unknown, not because nothing moves.
     reassignments_known: bool = False
-    # The broker id DescribeCluster names as controller. Meaningful in ZooKeeper mode only: in KRaft mode
+    # The broker id the Metadata answer names as controller. Meaningful in ZooKeeper mode only: in KRaft mode
     # brokers answer with a random live broker, never the active controller.
-    admin_controller_id: int | None = None
+    metadata_controller_id: int | None = None
     # KRaft: the metadata quorum. None: not read (or not a KRaft cluster).
     quorum: Quorum | None = None
     # Finalized feature levels (metadata.version, eligible.leader.replicas.version, ...). None: not read.

@@ -1,8 +1,8 @@
 """Which node controls the cluster, by which source, and when that changes.
 
 ZooKeeper mode: the broker id in /controller (epoch from /controller_epoch), cross-checked with the
-controller DescribeCluster names. KRaft: the leader of the metadata quorum (DescribeQuorum). Never the id
-DescribeCluster returns in KRaft mode: brokers answer it with a random live broker."""
+controller the Metadata answer names. KRaft: the leader of the metadata quorum (DescribeQuorum). Never the id
+Metadata or DescribeCluster return in KRaft mode: brokers answer them with a random live broker."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ class ControllerView:
     source: str  # "zookeeper" or "kraft_quorum"
     id: int | None  # None: no active controller
     epoch: int | None
-    admin_id: int | None = None  # ZooKeeper mode: what DescribeCluster says, to cross-check
+    metadata_id: int | None = None  # ZooKeeper mode: what the Metadata answer says, to cross-check
     kraft_controller_in_zk: bool = False  # /controller names a KRaft controller (migration to KRaft)
 
 
@@ -27,7 +27,7 @@ def controller_view(snap: ClusterSnapshot) -> ControllerView | None:
             "zookeeper",
             snap.zk.controller_id,
             snap.zk.controller_epoch,
-            snap.admin_controller_id,
+            snap.metadata_controller_id,
             snap.zk.kraft_controller,
         )
     if snap.quorum is not None:

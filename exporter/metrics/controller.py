@@ -77,12 +77,12 @@ def controller_samples(snap: ClusterSnapshot, history: ControllerHistory) -> Sam
         if view.source == "zookeeper":
             s.add(KRAFT_MIGRATION, int(view.kraft_controller_in_zk))
     if snap.mode == "zookeeper":
-        if snap.admin_controller_id is not None:
-            s.add(CONTROLLER_ID, snap.admin_controller_id, source=METADATA)
+        if snap.metadata_controller_id is not None:
+            s.add(CONTROLLER_ID, snap.metadata_controller_id, source=METADATA)
         if snap.zk is None and snap.brokers is not None:
             # Without ZooKeeper configured, the Metadata answer is the only word on it: no controller id there
             # means the brokers know of no active controller.
-            s.add(CONTROLLER_ACTIVE, int(snap.admin_controller_id is not None), source=METADATA)
+            s.add(CONTROLLER_ACTIVE, int(snap.metadata_controller_id is not None), source=METADATA)
     if snap.quorum is not None:
         s.add(QUORUM_VOTERS, len(snap.quorum.voters))
         s.add(QUORUM_OBSERVERS, len(snap.quorum.observers))

@@ -126,10 +126,8 @@ def health_samples(h: HealthState, build: dict[str, str]) -> Samples:
     s = Samples()
     s.info(BUILD_INFO, **build)
     s.add(CYCLES, h.cycles)
-    if h.last_duration is not None:
-        s.add(CYCLE_DURATION, h.last_duration)
-    if h.last_success is not None:
-        s.add(LAST_SUCCESS, h.last_success)
+    s.add_known(CYCLE_DURATION, h.last_duration)
+    s.add_known(LAST_SUCCESS, h.last_success)
     if h.reachable is not None:
         s.add(CLUSTER_REACHABLE, int(h.reachable))
     for src, up in sorted(h.sources_up.items()):

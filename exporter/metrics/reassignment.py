@@ -137,22 +137,15 @@ def reassignment_samples(snap: ClusterSnapshot, history: ReassignmentHistory, cf
         for mv in found.moving:
             labels: dict[str, str | int | None] = {"topic": mv.topic, "partition": mv.partition}
             s.add(PARTITION_REASSIGNING, 1, **labels)
-            if mv.leader_bytes is not None:
-                s.add(LEADER_BYTES, mv.leader_bytes, **labels)
+            s.add_known(LEADER_BYTES, mv.leader_bytes, **labels)
             for r in mv.adding:
                 s.add(REPLICA_IN_ISR, int(r.in_isr), broker_id=r.broker, **labels)
-                if r.bytes is not None:
-                    s.add(REPLICA_BYTES, r.bytes, broker_id=r.broker, **labels)
-            if mv.remaining_bytes is not None:
-                s.add(PARTITION_REMAINING, mv.remaining_bytes, **labels)
-        if found.remaining_bytes is not None:
-            s.add(REMAINING, found.remaining_bytes)
-        if found.rate is not None:
-            s.add(RATE, found.rate)
-        if found.eta_seconds is not None:
-            s.add(ETA, found.eta_seconds)
-        if found.longest_running_seconds is not None:
-            s.add(LONGEST, found.longest_running_seconds)
+                s.add_known(REPLICA_BYTES, r.bytes, broker_id=r.broker, **labels)
+            s.add_known(PARTITION_REMAINING, mv.remaining_bytes, **labels)
+        s.add_known(REMAINING, found.remaining_bytes)
+        s.add_known(RATE, found.rate)
+        s.add_known(ETA, found.eta_seconds)
+        s.add_known(LONGEST, found.longest_running_seconds)
         for broker, broker_rate in found.broker_rates.items():
             s.add(BROKER_RATE, broker_rate, broker_id=broker)
         for st in found.stalls:

@@ -23,6 +23,11 @@ class Samples:
         key = tuple("" if labels[n] is None else str(labels[n]) for n in d.labels)
         self._data.setdefault(d, {})[key] = float(value)
 
+    def add_known(self, d: MetricDef, value: float | None, **labels: str | int | None) -> None:
+        """Adds the sample unless the value is unknown (None): an unknown value is an absent series, never 0."""
+        if value is not None:
+            self.add(d, value, **labels)
+
     def info(self, d: MetricDef, **labels: str | int | None) -> None:
         self.add(d, 1.0, **labels)
 

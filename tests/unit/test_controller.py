@@ -15,7 +15,7 @@ def zk(controller: int | None, epoch: int | None = 5, kraft: bool = False) -> Zk
 
 
 def test_zookeeper_mode_trusts_znode_and_cross_checks_admin() -> None:
-    snap = ClusterSnapshot(taken_at=0, mode="zookeeper", admin_controller_id=2, zk=zk(1))
+    snap = ClusterSnapshot(taken_at=0, mode="zookeeper", metadata_controller_id=2, zk=zk(1))
     s = controller_samples(snap, ControllerHistory())
     assert s.value(cm.CONTROLLER_ID, source="zookeeper") == 1
     assert s.value(cm.CONTROLLER_ID, source="metadata") == 2  # they disagree: visible, alertable
@@ -32,7 +32,7 @@ def test_deleted_controller_znode_means_no_active_controller() -> None:
 def test_kraft_uses_quorum_leader_never_describe_cluster() -> None:
     q = Quorum(3, 7, 100, (QuorumReplica(1, 90, 1000), QuorumReplica(3, 100, 2000)), ())
     # DescribeCluster's "controller" in KRaft is a random broker: it must not be exported as the controller.
-    snap = ClusterSnapshot(taken_at=0, mode="kraft", admin_controller_id=1, quorum=q)
+    snap = ClusterSnapshot(taken_at=0, mode="kraft", metadata_controller_id=1, quorum=q)
     s = controller_samples(snap, ControllerHistory())
     assert s.value(cm.CONTROLLER_ID, source="kraft_quorum") == 3
     assert s.value(cm.CONTROLLER_ID, source="metadata") is None
@@ -102,10 +102,10 @@ def test_kafka_admin_parsers_accept_kafka_python_shapes() -> None:
 
 def test_zookeeper_mode_without_zookeeper_configured_still_tells_no_controller() -> None:
     brokers = (Broker(1, "h", 9092),)
-    none = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, admin_controller_id=None)
-    some = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, admin_controller_id=1)
+    none = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, metadata_controller_id=None)
+    some = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, metadata_controller_id=1)
     assert controller_samples(none, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="metadata") == 0
     assert controller_samples(some, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="metadata") == 1
     # With ZooKeeper read, /controller is the authority and the admin view is only a cross-check.
-    with_zk = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, admin_controller_id=1, zk=zk(None))
+    with_zk = ClusterSnapshot(taken_at=0, mode="zookeeper", brokers=brokers, metadata_controller_id=1, zk=zk(None))
     assert controller_samples(with_zk, ControllerHistory()).value(cm.CONTROLLER_ACTIVE, source="metadata") is None
