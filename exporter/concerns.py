@@ -19,6 +19,7 @@ from exporter.analysis import controller, lag, reassignment
 from exporter.config import CONCERN_NAMES, ClusterConfig
 from exporter.metrics import brokers as broker_metrics
 from exporter.metrics import controller as controller_metrics
+from exporter.metrics import health
 from exporter.metrics import lag as lag_metrics
 from exporter.metrics import overview as overview_metrics
 from exporter.metrics import reassignment as reassignment_metrics
@@ -98,3 +99,14 @@ assert tuple(c.name for c in REGISTRY) == CONCERN_NAMES, "config.CONCERN_NAMES m
 
 def enabled(cfg: ClusterConfig) -> tuple[Concern[Any], ...]:
     return tuple(c for c in REGISTRY if cfg.concerns.get(c.name, True))
+
+
+def all_definitions() -> list[MetricDef]:
+    """Every metric the exporter can expose: its own health and each concern's."""
+    defs = [*declared_in(vars(health)), *(d for c in REGISTRY for d in c.metrics)]
+    return sorted(defs, key=lambda d: d.name)
+
+
+def concern_of(d: MetricDef) -> str:
+    """The concern that exposes the metric, or "exporter" for the exporter's own health."""
+    return next((c.name for c in REGISTRY if d in c.metrics), "exporter")

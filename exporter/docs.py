@@ -9,8 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from exporter.concerns import REGISTRY
-from exporter.metrics.catalog import all_definitions, concern_of
+from exporter.concerns import REGISTRY, all_definitions, concern_of
 from exporter.sources import KAFKA_ADMIN, METADATA, ZOOKEEPER
 
 ROOT = Path(__file__).resolve().parent.parent

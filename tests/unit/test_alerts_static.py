@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from dashboards import generate
-from exporter.metrics.catalog import all_definitions
+from exporter.concerns import all_definitions
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "alerts" / "kafka-cluster-exporter.rules.yml"

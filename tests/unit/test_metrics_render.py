@@ -9,9 +9,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import docs
 from exporter.analysis.replication import is_under_replicated, replication_factor
+from exporter.concerns import all_definitions
 from exporter.metrics import definitions as m
 from exporter.metrics import overview
-from exporter.metrics.catalog import all_definitions
 from exporter.metrics.overview import overview_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
 from exporter.model import Broker, ClusterSnapshot, Partition, Topic
