@@ -298,8 +298,8 @@ async def test_queued_throttled_copies_are_not_stalls_and_a_frozen_receiver_is(
     topics = {f"mig-{i}": [old[(i + p) % 3] for p in range(4)] for i in range(10)}  # 40 partitions on 1-3
     create_assigned(bs, topics)
     for t in topics:
-        await asyncio.to_thread(fill, bs, t, 4, 512 * 1024)
-    # Every partition gets a third replica, alternately on broker 4 and 5: 20 partitions (10 MB) each.
+        await asyncio.to_thread(fill, bs, t, 4, 768 * 1024)
+    # Every partition gets a third replica, alternately on broker 4 and 5: 20 partitions (15 MB) each.
     plan = {}
     for i, (t, assignment) in enumerate(sorted(topics.items())):
         for p, replicas in enumerate(assignment):
@@ -320,7 +320,7 @@ async def test_queued_throttled_copies_are_not_stalls_and_a_frozen_receiver_is(
 
     async with running_exporter(cfg) as exp:
         await exp.wait_for(lambda s: one(s, "kafka_brokers") == 5, 30, "five brokers")
-        reassign(cluster, tmp_path, plan, throttle=100 * 1024)  # ~100 s per receiver: five stall windows
+        reassign(cluster, tmp_path, plan, throttle=100 * 1024)  # ~150 s per receiver: seven stall windows
         print("migration: 40 partitions, 20 to each of brokers 4 and 5, throttled to 100 KiB/s")
         started = time.monotonic()
         await exp.wait_for(lambda s: (one(s, "kafka_reassignment_partitions") or 0) > 0, 30, "the move running")
@@ -334,27 +334,32 @@ async def test_queued_throttled_copies_are_not_stalls_and_a_frozen_receiver_is(
             await asyncio.sleep(1)
         print(f"migration: up to {queued_seen} adding replicas waited at 0 bytes; no stall in {3 * window + 5:.0f}s")
         assert queued_seen >= 10, f"copies never queued ({queued_seen} replicas waiting at most): test too fast"
-        assert (one(s, "kafka_reassignment_partitions") or 0) > 0, "the move finished before the freeze"
-        # Phase 2: freeze receiver 4.
-        cluster.freeze(4)
+        # Phase 2: freeze the receiver with the most replicas still to copy.
+        waiting: dict[str, int] = {}
+        for k, v in values(s, "kafka_partition_reassignment_replica_in_isr").items():
+            if v == 0:
+                waiting[dict(k)["broker_id"]] = waiting.get(dict(k)["broker_id"], 0) + 1
+        victim = max(waiting, key=waiting.__getitem__, default="")
+        assert waiting.get(victim, 0) >= 5, f"too little left to copy before the freeze: {waiting}"
+        cluster.freeze(int(victim))
         frozen = time.monotonic()
         try:
             s = await exp.wait_for(lambda s: bool(stalled(s)), window + 30, "the frozen receiver reported stalled")
             detected = time.monotonic() - frozen
-            assert {b for _, _, b in stalled(s)} == {"4"}, sorted(stalled(s))
-            assert one(s, "kafka_broker_reassignment_stalled", broker_id="4", role="receiver") == 1
-            print(f"frozen receiver 4 reported stalled after {detected:.1f}s (window {window:.0f}s)")
+            assert {b for _, _, b in stalled(s)} == {victim}, sorted(stalled(s))
+            assert one(s, "kafka_broker_reassignment_stalled", broker_id=victim, role="receiver") == 1
+            print(f"frozen receiver {victim} reported stalled after {detected:.1f}s (window {window:.0f}s)")
             assert detected <= window + two_cycles(exp) + 2
             await asyncio.sleep(5)
             s = await exp.scrape()
-            assert {b for _, _, b in stalled(s)} == {"4"}, sorted(stalled(s))
+            assert {b for _, _, b in stalled(s)} == {victim}, sorted(stalled(s))
         finally:
-            cluster.thaw(4)
+            cluster.thaw(int(victim))
         thawed = time.monotonic()
         s = await exp.wait_for(lambda s: not stalled(s), 60, "the stall cleared after the thaw")
         cleared = time.monotonic() - thawed
-        rate = one(s, "kafka_broker_reassignment_progress_bytes_per_second", broker_id="4")
-        print(f"thawed: stall cleared after {cleared:.1f}s; broker 4 copying at {rate} B/s")
+        rate = one(s, "kafka_broker_reassignment_progress_bytes_per_second", broker_id=victim)
+        print(f"thawed: stall cleared after {cleared:.1f}s; broker {victim} copying at {rate} B/s")
         assert rate is not None and rate > 0
         assert (one(s, "kafka_reassignment_progress_bytes_per_second") or 0) > 0
         # The rest of the move: still no stall.
