@@ -687,9 +687,8 @@ def migration() -> Board:
     )
     b.table(
         "Stalled replicas",
-        "Adding replicas waiting on a stalled broker (broker_id): a receiving broker that copied less than "
-        "reassignment.min_progress_bytes_per_second over the stall window on all its adding replicas together, "
-        "or a leader its receivers got nothing from while they copied from others.",
+        "Adding replicas on a stalled receiving broker (broker_id): one that copied less than "
+        "reassignment.min_progress_bytes_per_second over the stall window on all its adding replicas together.",
         "none",
         [
             Query(

@@ -30,7 +30,6 @@ class Moving:
     adding: tuple[AddingReplica, ...]
     removing: tuple[int, ...]
     leader_bytes: int | None
-    leader: int | None = None  # the broker the adding replicas fetch from
 
     @property
     def remaining_bytes(self) -> int | None:
@@ -58,7 +57,7 @@ def _moving(snap: ClusterSnapshot, p: Partition) -> Moving:
     tp = (p.topic, p.partition)
     leader_bytes = replica_bytes(snap, p.leader, tp) if p.leader is not None else None
     adding = tuple(AddingReplica(b, replica_bytes(snap, b, tp), b in p.isr) for b in p.adding)
-    return Moving(p.topic, p.partition, p.replicas, adding, p.removing, leader_bytes, p.leader)
+    return Moving(p.topic, p.partition, p.replicas, adding, p.removing, leader_bytes)
 
 
 def moving_partitions(snap: ClusterSnapshot) -> list[Moving]:
@@ -69,11 +68,10 @@ def moving_partitions(snap: ClusterSnapshot) -> list[Moving]:
 
 @dataclass(frozen=True)
 class Progress:
-    """What one receiving broker copied from one leader between two cycles."""
+    """What one receiving broker copied between two cycles."""
 
     t: float
     receiver: int
-    leader: int | None
     bytes: int  # growth of its adding replicas' sizes
     completed: int  # adding replicas that joined the ISR (or stopped being added) since the previous cycle
 
@@ -83,11 +81,10 @@ class ReassignmentHistory:
     first_seen: dict[TP, float] = field(default_factory=dict)
     # Last readable size of each adding replica: a frozen broker's growth is measured from it once readable.
     last_bytes: dict[Replica, int] = field(default_factory=dict)
-    # Adding replicas outside the ISR at the last cycle, with the leader they fetched from.
-    pending: dict[Replica, int | None] = field(default_factory=dict)
-    # Since when each receiving broker, and each (receiver, leader) pair, has had replicas to copy.
+    # Adding replicas outside the ISR at the last cycle.
+    pending: frozenset[Replica] = frozenset()
+    # Since when each receiving broker has had replicas to copy.
     receiving_since: dict[int, float] = field(default_factory=dict)
-    pair_since: dict[tuple[int, int | None], float] = field(default_factory=dict)
     progress: tuple[Progress, ...] = ()  # within the stall window
     # Consecutive cycles a partition of /admin/reassign_partitions went without the controller acting on it.
     pending_cycles: dict[TP, int] = field(default_factory=dict)
@@ -109,18 +106,18 @@ def pending_controller(snap: ClusterSnapshot) -> set[TP]:
 
 
 def advance(history: ReassignmentHistory, snap: ClusterSnapshot, cfg: ReassignmentConfig) -> ReassignmentHistory:
-    """Add this cycle's progress per (receiving broker, leader) and drop what the stall window no longer needs.
-    A cycle that could not see reassignments at all leaves the history unchanged rather than ending every
+    """Add this cycle's progress per receiving broker and drop what the stall window no longer needs. A cycle
+    that could not see reassignments at all leaves the history unchanged rather than ending every
     reassignment."""
     if snap.topics is None or not snap.reassignments_known:
         return history
     now = snap.taken_at
     moving = moving_partitions(snap)
     first_seen = {(m.topic, m.partition): history.first_seen.get((m.topic, m.partition), now) for m in moving}
-    grown: dict[tuple[int, int | None], int] = defaultdict(int)
-    completed: dict[tuple[int, int | None], int] = defaultdict(int)
+    grown: dict[int, int] = defaultdict(int)
+    completed: dict[int, int] = defaultdict(int)
     last_bytes: dict[Replica, int] = {}
-    pending: dict[Replica, int | None] = {}
+    pending: set[Replica] = set()
     adding: set[Replica] = set()
     for m in moving:
         for r in m.adding:
@@ -130,91 +127,62 @@ def advance(history: ReassignmentHistory, snap: ClusterSnapshot, cfg: Reassignme
             if r.bytes is not None:
                 last_bytes[key] = r.bytes
                 if before is not None and r.bytes > before:
-                    grown[(r.broker, m.leader)] += r.bytes - before
+                    grown[r.broker] += r.bytes - before
             elif before is not None:
                 last_bytes[key] = before
-            if r.in_isr:
-                if key in history.pending:
-                    completed[(r.broker, history.pending[key])] += 1
-            else:
-                pending[key] = m.leader
-    for key, leader in history.pending.items():
-        if key not in adding:
-            completed[(key[2], leader)] += 1  # no longer being added: copied (or the move was cancelled)
-    fresh = tuple(
-        Progress(now, receiver, leader, grown.get((receiver, leader), 0), completed.get((receiver, leader), 0))
-        for receiver, leader in sorted(set(grown) | set(completed), key=str)
-    )
+            if not r.in_isr:
+                pending.add(key)
+            elif key in history.pending:
+                completed[r.broker] += 1
+    for key in history.pending - adding:
+        completed[key[2]] += 1  # no longer being added: copied (or the move was cancelled)
+    fresh = tuple(Progress(now, b, grown.get(b, 0), completed.get(b, 0)) for b in sorted(set(grown) | set(completed)))
     horizon = now - cfg.stall_window_seconds
     progress = (*(p for p in history.progress if p.t > horizon), *fresh)
-    receivers = {key[2] for key in pending}
-    pairs = {(key[2], leader) for key, leader in pending.items()}
-    receiving_since = {b: history.receiving_since.get(b, now) for b in receivers}
-    pair_since = {pair: history.pair_since.get(pair, now) for pair in pairs}
+    receiving_since = {b: history.receiving_since.get(b, now) for b in {key[2] for key in pending}}
     pending_cycles = {tp: history.pending_cycles.get(tp, 0) + 1 for tp in pending_controller(snap)}
-    return ReassignmentHistory(first_seen, last_bytes, pending, receiving_since, pair_since, progress, pending_cycles)
+    return ReassignmentHistory(first_seen, last_bytes, frozenset(pending), receiving_since, progress, pending_cycles)
 
 
 @dataclass(frozen=True)
 class Stall:
     topic: str
     partition: int
-    broker: int  # the broker that is behind: the receiving broker, or the leader it fetches from
-    progress_bytes: int  # what that broker copied (or served) over the window
-    role: str = "receiver"  # "receiver" or "leader"
+    broker: int  # the receiving broker that is behind
+    progress_bytes: int  # what that broker copied over the window, all its adding replicas together
 
 
-def _copied(
-    history: ReassignmentHistory, since: float, receiver: int | None = None, leader: int | None = None
-) -> tuple[int, int]:
-    """Bytes copied and replicas completed after `since`, by one receiver and/or from one leader (None: any)."""
-    got = [p for p in history.progress if p.t > since and receiver in (None, p.receiver) and leader in (None, p.leader)]
+def _copied(history: ReassignmentHistory, since: float, receiver: int | None = None) -> tuple[int, int]:
+    """Bytes copied and replicas completed after `since`, by one receiver (None: all)."""
+    got = [p for p in history.progress if p.t > since and receiver in (None, p.receiver)]
     return sum(p.bytes for p in got), sum(p.completed for p in got)
 
 
 def stalls(history: ReassignmentHistory, snap: ClusterSnapshot, cfg: ReassignmentConfig) -> list[Stall]:
-    """Stalls judged the way Kafka copies: a receiving broker fetches its adding replicas in turns (one fetcher
-    per leader, under a throttle), so replicas waiting their turn behind a broker that copies are not stalled.
+    """Stalls judged the way Kafka copies: a receiving broker fetches its adding replicas with one fetcher per
+    leader and, under a throttle, in turns, so some replicas wait at 0 bytes while others copy. A receiving
+    broker is stalled when, over a whole stall window, its adding replicas together grew by less than
+    min_progress_bytes_per_second x window and none joined the ISR; every adding replica of it outside the ISR
+    is then reported, naming it. A broker whose sizes cannot be read (frozen, unreachable) copies nothing.
+    Nothing is judged before a broker has been watched with replicas to copy for a whole window.
 
-    - A receiving broker is stalled when, over a whole stall window, its adding replicas together grew by less
-      than min_progress_bytes_per_second x window and none joined the ISR. Every adding replica of it outside
-      the ISR is reported, naming it. A broker whose sizes cannot be read (frozen, unreachable) copies nothing.
-    - A leader is stalled when receivers that copy from other leaders got nothing from it over the window
-      (every one of its adding replicas waited the whole window): those replicas are reported naming the
-      leader.
-    Nothing is judged before a broker has been watched with replicas to copy for a whole window."""
+    Leaders are not judged: under a throttle, the fetchers of one receiver share its quota, and one leader's
+    replicas were seen getting nothing for a whole window while the receiver copied from the others."""
     now = snap.taken_at
     start = now - cfg.stall_window_seconds
     floor = cfg.min_progress_bytes_per_second * cfg.stall_window_seconds
-    waiting: dict[int, list[tuple[Moving, int]]] = defaultdict(list)
+    waiting: dict[int, list[Moving]] = defaultdict(list)
     for m in moving_partitions(snap):
         for r in m.adding:
             if not r.in_isr:
-                waiting[r.broker].append((m, r.broker))
+                waiting[r.broker].append(m)
     out: list[Stall] = []
-    stalled_receivers = set()
     for receiver, items in sorted(waiting.items()):
         if history.receiving_since.get(receiver, now) > start:
             continue  # not watched for a whole window yet
-        copied, done = _copied(history, start, receiver=receiver)
+        copied, done = _copied(history, start, receiver)
         if done == 0 and copied < floor:
-            stalled_receivers.add(receiver)
-            out.extend(Stall(m.topic, m.partition, receiver, copied) for m, _ in items)
-    by_leader: dict[int, list[tuple[Moving, int]]] = defaultdict(list)
-    for receiver, items in waiting.items():
-        if receiver not in stalled_receivers:
-            for m, b in items:
-                if m.leader is not None:
-                    by_leader[m.leader].append((m, b))
-    for leader, items in sorted(by_leader.items()):
-        if leader in stalled_receivers:
-            continue  # already named
-        pairs = {(b, leader) for _, b in items}
-        if any(history.pair_since.get(pair, now) > start for pair in pairs):
-            continue
-        served, done = _copied(history, start, leader=leader)
-        if done == 0 and served < floor:
-            out.extend(Stall(m.topic, m.partition, leader, served, "leader") for m, _ in items)
+            out.extend(Stall(m.topic, m.partition, receiver, copied) for m in items)
     return out
 
 
@@ -224,7 +192,7 @@ def _rate(
     if since is None or now <= since:
         return None  # a single sample: no rate yet
     span = min(window, now - since)
-    copied, _ = _copied(history, now - span, receiver=receiver)
+    copied, _ = _copied(history, now - span, receiver)
     return copied / span
 
 

@@ -73,25 +73,23 @@ LONGEST = define(
     "How long the oldest reassignment in progress has been seen running (since the exporter first saw it).",
 )
 _STALL_RULE = (
-    "Judged per broker, the way Kafka copies (one fetcher per leader, replicas taking turns under a throttle): "
-    "a receiving broker is stalled when all its adding replicas together copied less than "
-    "reassignment.min_progress_bytes_per_second x the stall window and none joined the ISR; a leader is "
-    "stalled when receivers that copy from other brokers got nothing from it over the window. Replicas waiting "
+    "Judged per receiving broker, the way Kafka copies (one fetcher per leader, replicas taking turns under a "
+    "throttle): a broker is stalled when all its adding replicas together copied less than "
+    "reassignment.min_progress_bytes_per_second x the stall window and none joined the ISR. Replicas waiting "
     "their turn behind a broker that copies are not stalled."
 )
 STALLED = define(
     "kafka_partition_reassignment_stalled",
     "gauge",
-    "1 for each adding replica outside the ISR that waits on a stalled broker; broker_id names that broker (the "
-    "receiving broker, or the leader it fetches from). Absent otherwise. " + _STALL_RULE,
+    "1 for each adding replica outside the ISR whose receiving broker (broker_id) is stalled. Absent otherwise. "
+    + _STALL_RULE,
     ("topic", "partition", "broker_id"),
 )
 BROKER_STALLED = define(
     "kafka_broker_reassignment_stalled",
     "gauge",
-    "1 while the broker is stalled as a receiver (role=receiver) or as the leader receivers fetch from "
-    "(role=leader). Absent otherwise. " + _STALL_RULE,
-    ("broker_id", "role"),
+    "1 while the broker receives adding replicas and is stalled. Absent otherwise. " + _STALL_RULE,
+    ("broker_id",),
 )
 STALLED_COUNT = define(
     "kafka_reassignment_stalled_partitions", "gauge", "Reassigning partitions with at least one stalled replica."
@@ -150,7 +148,7 @@ def reassignment_samples(snap: ClusterSnapshot, history: ReassignmentHistory, cf
             s.add(BROKER_RATE, broker_rate, broker_id=broker)
         for st in found.stalls:
             s.add(STALLED, 1, topic=st.topic, partition=st.partition, broker_id=st.broker)
-            s.add(BROKER_STALLED, 1, broker_id=st.broker, role=st.role)
+            s.add(BROKER_STALLED, 1, broker_id=st.broker)
         s.add(STALLED_COUNT, len({(st.topic, st.partition) for st in found.stalls}))
         if found.pending_controller is not None:
             for topic, partition in found.pending_controller:

@@ -111,7 +111,7 @@ def test_stall_clears_when_progress_resumes_and_when_replica_joins_isr() -> None
 def test_finished_reassignment_leaves_no_series_and_history_is_dropped() -> None:
     snaps = [snap(0, 0), snap(10, LEADER_BYTES, in_isr=True), snap(20, None, moving=False)]
     h = run(snaps)
-    assert h.last_bytes == {} and h.pending == {} and h.first_seen == {} and h.receiving_since == {}
+    assert h.last_bytes == {} and h.pending == frozenset() and h.first_seen == {} and h.receiving_since == {}
     s = reassignment_samples(snaps[-1], h, CFG)
     assert s.value(rm.REASSIGNING) == 0
     assert s.value(rm.PARTITION_REASSIGNING, topic="orders", partition=0) is None
@@ -223,13 +223,9 @@ def test_a_frozen_receiver_is_named_alone_and_clears_when_it_copies_again() -> N
     snaps.append(at(80, True, 0))
     h, last = replay(snaps)
     found = stalls(h, last, CFG)
-    assert {(s.partition, s.broker, s.role) for s in found} == {
-        (0, 4, "receiver"),
-        (1, 4, "receiver"),
-        (2, 4, "receiver"),
-    }
+    assert {(s.partition, s.broker) for s in found} == {(0, 4), (1, 4), (2, 4)}
     s = reassignment_samples(last, h, CFG)
-    assert s.value(rm.BROKER_STALLED, broker_id=4, role="receiver") == 1
+    assert s.value(rm.BROKER_STALLED, broker_id=4) == 1
     assert s.value(rm.STALLED, topic="big", partition=3, broker_id=5) is None
     assert s.value(rm.STALLED_COUNT) == 3
     # Thawed: one cycle in which its sizes grew clears the stall, and its copy rate is above zero again.
@@ -240,11 +236,12 @@ def test_a_frozen_receiver_is_named_alone_and_clears_when_it_copies_again() -> N
     assert (copy_rate(h, last, CFG) or 0) > 0
 
 
-def test_a_leader_serving_nothing_is_named_when_its_receivers_copy_from_others() -> None:
-    # Broker 4 copies partition 0 from leader 1 but gets nothing of partitions 1-2 from leader 2.
+def test_replicas_of_one_leader_waiting_while_their_receiver_copies_from_others_are_not_stalled() -> None:
+    # Seen under a throttle on a real cluster: broker 4 copies partition 0 from leader 1 while partitions 1-2
+    # from leader 2 get nothing for a whole window (its fetchers share one quota). Not a stall.
     snaps = [migration(t, {0: (4, 1, 1_000 * t), 1: (4, 2, 0), 2: (4, 2, 0)}) for t in range(0, 71, 10)]
     h, last = replay(snaps)
-    assert {(s.partition, s.broker, s.role) for s in stalls(h, last, CFG)} == {(1, 2, "leader"), (2, 2, "leader")}
+    assert stalls(h, last, CFG) == []
 
 
 def test_a_replica_joining_the_isr_is_progress_for_its_receiver() -> None:
