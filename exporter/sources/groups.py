@@ -121,9 +121,10 @@ class GroupsSource:
         if kp is None:
             return None
         listed, answered = self._list_groups(kp, rec, [b.id for b in brokers])
-        if listed is None:
+        if not answered and not self._last:
             self._reset()  # no broker answered this client: start afresh next cycle
             return None
+        # With no broker answering, the groups last read stay listed (stale) while coordinators move or load.
         complete = answered == {b.id for b in brokers}
         by_coordinator: dict[int, list[ConsumerGroup]] = defaultdict(list)
         for g in listed:
@@ -138,6 +139,8 @@ class GroupsSource:
         wanted = sorted(tp for tp in committed if tp in leaders)
         read_at = time.time()
         end, start = self._list_offsets(rec, wanted, leaders)
+        if not answered:
+            self._reset()  # no broker answered this client: start afresh next cycle
         return GroupsRead(groups, complete, end, start, read_at if wanted else None)
 
     def _with_last(
@@ -225,12 +228,10 @@ class GroupsSource:
 
     def _list_groups(
         self, kp: Any, rec: CycleRecorder, broker_ids: list[int]
-    ) -> tuple[list[ConsumerGroup] | None, set[int]]:
+    ) -> tuple[list[ConsumerGroup], set[int]]:
         """The groups the brokers list, and the brokers that answered."""
         jobs = [(b, functools.partial(kp.list_groups, broker_ids=[b])) for b in broker_ids]
         results: list[list[dict[str, Any]] | None] = self._parallel(rec, KAFKA_ADMIN, "list_groups", jobs)
-        if all(r is None for r in results):
-            return None, set()
         seen: set[str] = set()
         groups = []
         for b, listed in zip(broker_ids, results, strict=True):
@@ -286,6 +287,8 @@ class GroupsSource:
     def _fetch_offsets(
         self, kp: Any, rec: CycleRecorder, by_coordinator: dict[int, list[ConsumerGroup]]
     ) -> dict[str, dict[TP, int]]:
+        if not by_coordinator:
+            return {}
         batched = kp._manager.broker_version_data.api_version(OffsetFetchRequest) >= 8
         size = self.cfg.groups_per_request if batched else 1  # before Kafka 3.0: one group per request
         jobs = [

@@ -563,3 +563,26 @@ def test_a_group_whose_coordinator_stops_answering_stays_listed_stale_with_its_l
         assert third is not None and [g.group_id for g in third.groups] == ["g1"]
     finally:
         src.close()
+
+
+def test_when_no_broker_lists_groups_the_groups_last_read_stay_listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Seen on KRaft right after a broker was killed: the others answered ListGroups with errors while they loaded
+    # its coordinator partitions, and every group vanished for a cycle.
+    monkeypatch.setattr(groups_source, "offset_fetch", lambda kp, b, ids, t: {g: {("t", 0): 4} for g in ids})
+    src = GroupsSource("k:9092", {}, 5, LagConfig())
+    kp = FlakyKafkaPython()
+    src._kp._admin = kp
+    brokers = (Broker(1, "b1", 9092), Broker(2, "b2", 9092))
+    topics = (Topic("t", False, (Partition("t", 0, 1, (1, 2), (1, 2)),)),)
+    try:
+        first = src.read(None, CycleRecorder(time.monotonic() + 10, 5), brokers, topics)  # type: ignore[arg-type]
+        assert first is not None and len(first.groups) == 2
+        kp.down = {1, 2}
+        second = src.read(None, CycleRecorder(time.monotonic() + 10, 5), brokers, topics)  # type: ignore[arg-type]
+        assert second is not None and not second.complete
+        assert [(g.group_id, g.stale, g.state, g.offsets) for g in second.groups] == [
+            ("g1", True, "Unknown", {("t", 0): 4}),
+            ("g2", True, "Unknown", {("t", 0): 4}),
+        ]
+    finally:
+        src.close()
