@@ -96,11 +96,13 @@ class MetadataSource:
 
     def read(self, rec: CycleRecorder, avoid: set[int]) -> Metadata | None:
         """librdkafka, unless it did not answer in time lately (it keeps asking the broker it picked, even a
-        frozen one: seen 12 cycles in a row); then kafka-python goes first and librdkafka is tried again every
-        few cycles. `avoid`: brokers that did not answer lately."""
+        frozen one: seen 12 cycles in a row); then kafka-python goes first, and librdkafka is tried again every
+        few cycles or when kafka-python fails. `avoid`: brokers that did not answer lately."""
         self._cycles += 1
         if self._librdkafka_slow and self._cycles % METADATA_RETRY_CYCLES != 0:
-            return self._fallback.metadata(rec, avoid)
+            md = self._fallback.metadata(rec, avoid)
+            if md is not None or rec.timeout() <= 0.1:
+                return md
         primary = self._pool.submit(read_metadata, self._admin, rec)
         done, _ = wait([primary], timeout=self.hedge_seconds)
         md = primary.result() if done else None
