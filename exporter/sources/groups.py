@@ -226,9 +226,7 @@ class GroupsSource:
             out.append(rec.call(source, api, wait, broker=broker))
         return out
 
-    def _list_groups(
-        self, kp: Any, rec: CycleRecorder, broker_ids: list[int]
-    ) -> tuple[list[ConsumerGroup], set[int]]:
+    def _list_groups(self, kp: Any, rec: CycleRecorder, broker_ids: list[int]) -> tuple[list[ConsumerGroup], set[int]]:
         """The groups the brokers list, and the brokers that answered."""
         jobs = [(b, functools.partial(kp.list_groups, broker_ids=[b])) for b in broker_ids]
         results: list[list[dict[str, Any]] | None] = self._parallel(rec, KAFKA_ADMIN, "list_groups", jobs)
