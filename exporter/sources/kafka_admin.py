@@ -278,7 +278,8 @@ class KafkaAdminSource:
         entry (and one timeout), not everyone's."""
         out: dict[int, tuple[LogDir, ...]] = {}
         for b in broker_ids:
-            raw = rec.call(SOURCE, "describe_log_dirs", functools.partial(self._describe_log_dirs, b), broker=b)
+            call = functools.partial(self._describe_log_dirs, b)
+            raw = rec.call(SOURCE, "describe_log_dirs", call, broker=b, heavy=True)
             if raw is None:
                 continue
             dirs = []

@@ -79,9 +79,18 @@ class CycleRecorder:
         return max(0.1, min(self.request_timeout, self.deadline - time.monotonic()))
 
     def call(
-        self, source: str, api: str, fn: Callable[[], T], requests: int = 1, broker: int | None = None
+        self,
+        source: str,
+        api: str,
+        fn: Callable[[], T],
+        requests: int = 1,
+        *,
+        broker: int | None = None,
+        heavy: bool = False,
     ) -> T | None:
-        """fn's result, or None with the failure recorded. `broker`: the one broker fn asks, if any."""
+        """fn's result, or None with the failure recorded. `broker`: the one broker fn asks, if any; a broker
+        that did not answer is skipped for the rest of the cycle, unless the call that timed out was `heavy`
+        (a slow answer to it, e.g. DescribeLogDirs of a busy broker, does not mean the broker hangs)."""
         if broker is not None and broker in self.unresponsive:
             self.error(source, api, f"skipped: broker {broker} did not answer earlier in this cycle")
             return None
@@ -93,7 +102,7 @@ class CycleRecorder:
         try:
             return fn()
         except Exception as e:  # any failure of an outside system is data, not a crash
-            if broker is not None and unanswered(e):
+            if broker is not None and not heavy and unanswered(e):
                 with self._lock:
                     self._unresponsive.add(broker)
             self.error(source, api, describe_error(e) if broker is None else f"broker {broker}: {describe_error(e)}")
