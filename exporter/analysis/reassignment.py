@@ -166,8 +166,8 @@ def stalls(history: ReassignmentHistory, snap: ClusterSnapshot, cfg: Reassignmen
     is then reported, naming it. A broker whose sizes cannot be read (frozen, unreachable) copies nothing.
     Nothing is judged before a broker has been watched with replicas to copy for a whole window.
 
-    Leaders are not judged: under a throttle, the fetchers of one receiver share its quota, and one leader's
-    replicas were seen getting nothing for a whole window while the receiver copied from the others."""
+    Leaders are not judged: on a real throttled migration, one leader's replicas got nothing for a whole window
+    while their receiver copied from the other leaders (its fetchers likely share one throttle quota)."""
     now = snap.taken_at
     start = now - cfg.stall_window_seconds
     floor = cfg.min_progress_bytes_per_second * cfg.stall_window_seconds

@@ -238,7 +238,7 @@ def test_a_frozen_receiver_is_named_alone_and_clears_when_it_copies_again() -> N
 
 def test_replicas_of_one_leader_waiting_while_their_receiver_copies_from_others_are_not_stalled() -> None:
     # Seen under a throttle on a real cluster: broker 4 copies partition 0 from leader 1 while partitions 1-2
-    # from leader 2 get nothing for a whole window (its fetchers share one quota). Not a stall.
+    # from leader 2 get nothing for a whole window. Not a stall.
     snaps = [migration(t, {0: (4, 1, 1_000 * t), 1: (4, 2, 0), 2: (4, 2, 0)}) for t in range(0, 71, 10)]
     h, last = replay(snaps)
     assert stalls(h, last, CFG) == []
