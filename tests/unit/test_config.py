@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from exporter.clients import kafka_python_config, librdkafka_config
 from exporter.config import ConfigError, load_config, parse_config
 
 
@@ -97,3 +98,25 @@ def test_readme_config_example_is_valid(monkeypatch: pytest.MonkeyPatch) -> None
     cfg = parse_config(yaml.safe_load(block))
     assert cfg.clusters[0].policy.topics[0].regex == r"audit\..*"
     assert cfg.clusters[0].zookeeper is not None
+
+
+def test_a_client_setting_kafka_python_cannot_honour_is_an_error_and_security_settings_reach_both() -> None:
+    with pytest.raises(ConfigError, match=r"clusters\[0\]\.client\.sasl\.oauthbearer\.method: kafka-python"):
+        parse_config({"clusters": [{"bootstrap_servers": "k:9092", "client": {"sasl.oauthbearer.method": "oidc"}}]})
+    client = {
+        "security.protocol": "sasl_ssl",
+        "sasl.mechanism": "SCRAM-SHA-512",
+        "sasl.username": "exporter",
+        "sasl.password": "secret",
+        "ssl.endpoint.identification.algorithm": "none",
+        "socket.keepalive.enable": "true",
+    }
+    cfg = parse_config({"clusters": [{"bootstrap_servers": "k:9092", "client": client}]}).clusters[0]
+    kp = kafka_python_config(cfg.bootstrap_servers, cfg.client, 5)
+    assert (kp["security_protocol"], kp["sasl_mechanism"], kp["sasl_plain_username"]) == (
+        "SASL_SSL",
+        "SCRAM-SHA-512",
+        "exporter",
+    )
+    assert kp["ssl_check_hostname"] is False and "socket.keepalive.enable" not in kp
+    assert librdkafka_config(cfg.bootstrap_servers, cfg.client)["socket.keepalive.enable"] == "true"
