@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 from confluent_kafka.admin import AdminClient
 from kafka import TopicPartition as KTopicPartition
 from kafka.admin import OffsetSpec
-from kafka.protocol.consumer import OffsetFetchRequest
+from kafka.protocol.consumer import IsolationLevel, OffsetFetchRequest
 
 from exporter.clients import kafka_python_config
 from exporter.config import LagConfig
@@ -196,7 +196,7 @@ class GroupsSource:
         results: list[dict[TP, int]] = []
         for spec in (OffsetSpec.LATEST, OffsetSpec.EARLIEST):
             jobs = [
-                (leader, functools.partial(_offsets_from_leader, kp, tps, spec, rec.timeout()))
+                (leader, functools.partial(_offsets_from_leader, kp, leader, tps, spec, rec.timeout()))
                 for leader, tps in by_leader.items()
             ]
             got: dict[TP, int] = {}
@@ -352,10 +352,23 @@ def _leaders(topics: tuple[Topic, ...] | None) -> dict[TP, int | None]:
     return {(t.name, p.partition): p.leader for t in topics for p in t.partitions}
 
 
-def _offsets_from_leader(kp: Any, tps: list[TP], spec: Any, timeout_s: float) -> dict[TP, int]:
+def list_offsets(kp: Any, leader: int, specs: dict[Any, Any], timeout_s: float) -> dict[Any, Any]:
+    """One ListOffsets sent straight to the leader this cycle's Metadata names. kafka-python's public
+    list_partition_offsets first asks some broker for Metadata to find the leaders itself, and that broker can be
+    the one that hangs (seen on KRaft: every lag series gone for a cycle while one broker was frozen)."""
+    request = kp._list_partition_offsets_request(specs, IsolationLevel.READ_UNCOMMITTED.value)
+    ms = int(timeout_s * 1000)
+
+    async def send() -> Any:
+        return await kp._manager.wait_for(kp._manager.send(request, node_id=leader, request_timeout_ms=ms), ms)
+
+    return dict(kp._list_partition_offsets_process_response(kp._manager.run(send)))
+
+
+def _offsets_from_leader(kp: Any, leader: int, tps: list[TP], spec: Any, timeout_s: float) -> dict[TP, int]:
     """One ListOffsets to one leader. A negative offset ("none") is an error, never a position to measure lag
     from (seen: -1 for a partition whose leader had just died)."""
-    raw = kp.list_partition_offsets({KTopicPartition(t, p): spec for t, p in tps}, timeout_ms=int(timeout_s * 1000))
+    raw = list_offsets(kp, leader, {KTopicPartition(t, p): spec for t, p in tps}, timeout_s)
     out = {}
     for tp, o in raw.items():
         if o.offset < 0:

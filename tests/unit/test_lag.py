@@ -399,6 +399,16 @@ def test_which_groups_commit_offsets() -> None:
     assert not commits_offsets("classic", "connect") and not commits_offsets("share", "share")
 
 
+@pytest.fixture(autouse=True)
+def _offsets_from_fakes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fakes below answer ListOffsets through list_partition_offsets, whatever leader is asked."""
+
+    def ask(kp: Any, leader: int, specs: dict[Any, Any], timeout_s: float) -> dict[Any, Any]:
+        return dict(kp.list_partition_offsets(specs, timeout_ms=int(timeout_s * 1000)))
+
+    monkeypatch.setattr(groups_source, "list_offsets", ask)
+
+
 class FakeKafkaPython:
     """Stands in for kafka-python's admin client: broker 2 does not answer."""
 
