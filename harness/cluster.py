@@ -46,7 +46,7 @@ from confluent_kafka.admin import AdminClient
 from kazoo.client import KazooClient
 from kazoo.handlers.threading import KazooTimeoutError
 
-from harness.jars import KafkaVersion, cds_archive_path, classpath, install_cds_archive, java_binary
+from harness.jars import KafkaVersion, cds_archive_path, classpath, install_cds_archive, java_binary, uses_log4j2
 from harness.tools import STORAGE_TOOL, die_with_parent_preexec, logging_jvm_opt, tool_argv
 
 Mode = Literal["zookeeper", "kraft"]
@@ -781,17 +781,17 @@ class Cluster(abc.ABC):
         self._write_log_config(node)
 
     def _write_log_config(self, node: _Node) -> Path:
-        if self.version == "3.9":
-            path = node.dir / "log4j.properties"
-            path.write_text(_log4j_properties(node.log_path, _QUIET_LOGGERS))
-        else:
+        if uses_log4j2(self.version):
             path = node.dir / "log4j2.xml"
             path.write_text(_log4j2_xml(node.log_path, _QUIET_LOGGERS))
+        else:
+            path = node.dir / "log4j.properties"
+            path.write_text(_log4j_properties(node.log_path, _QUIET_LOGGERS))
         return path
 
     def _spawn_broker(self, node: _Node) -> None:
         _finish_cds(node)  # the previous JVM may have died on its own
-        log_config = node.dir / ("log4j.properties" if self.version == "3.9" else "log4j2.xml")
+        log_config = node.dir / ("log4j2.xml" if uses_log4j2(self.version) else "log4j.properties")
         cds_opts, node.cds = _cds_opts(self.version)
         argv = [
             java_binary(),
@@ -859,17 +859,21 @@ class Cluster(abc.ABC):
 
 
 class ZkCluster(Cluster):
-    """ZooKeeper 3.8 + Apache Kafka 3.9 brokers in ZooKeeper mode."""
+    """Apache Kafka brokers in ZooKeeper mode (3.9 by default; 2.1, 2.8 and 3.6 too) and the ZooKeeper server
+    their release ships (3.8 for 3.6 and 3.9, 3.5 for 2.1 and 2.8)."""
 
     mode: Mode = "zookeeper"
-    version: KafkaVersion = "3.9"
 
     def __init__(
         self,
         broker_ids: Sequence[int] = (1, 2, 3),
         racks: Mapping[int, str] | None = None,
         broker_config: Mapping[str, ConfigValue] | None = None,
+        version: KafkaVersion = "3.9",
     ) -> None:
+        if version == "4":
+            raise ValueError("Kafka 4 has no ZooKeeper mode; use KraftCluster")
+        self.version = version
         super().__init__(broker_ids, racks, broker_config)
 
     @property

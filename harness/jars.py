@@ -15,10 +15,27 @@ import subprocess
 from pathlib import Path
 from typing import Literal
 
-KafkaVersion = Literal["3.9", "4"]
+# "1.1" is 1.1.1 (what the seed's team ran first), "2.1" 2.1.1 (what they upgraded to), "2.8" 2.8.2, "3.6" 3.6.2,
+# "3.9" 3.9.1 (ZooKeeper mode), "4" 4.1.1 (KRaft only).
+KafkaVersion = Literal["1.1", "2.1", "2.8", "3.6", "3.9", "4"]
+# Every version the harness can run, oldest first; RELEASES names the exact release each stands for.
+VERSIONS: tuple[KafkaVersion, ...] = ("1.1", "2.1", "2.8", "3.6", "3.9", "4")
+RELEASES: dict[KafkaVersion, str] = {
+    "1.1": "1.1.1",
+    "2.1": "2.1.1",
+    "2.8": "2.8.2",
+    "3.6": "3.6.2",
+    "3.9": "3.9.1",
+    "4": "4.1.1",
+}
 
 HARNESS_DIR = Path(__file__).resolve().parent
-_PROJECT_DIRS: dict[KafkaVersion, Path] = {"3.9": HARNESS_DIR / "kafka39", "4": HARNESS_DIR / "kafka4"}
+_PROJECT_DIRS: dict[KafkaVersion, Path] = {v: HARNESS_DIR / f"kafka{v.replace('.', '')}" for v in VERSIONS}
+
+
+def uses_log4j2(version: KafkaVersion) -> bool:
+    """Kafka 4 logs through log4j2; older versions through log4j 1 (reload4j here)."""
+    return version == "4"
 
 
 class JarsError(RuntimeError):

@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from harness.jars import KafkaVersion, cds_archive_path, classpath, java_binary
+from harness.jars import KafkaVersion, cds_archive_path, classpath, java_binary, uses_log4j2
 
 # Same class in 3.9.1 and 4.1.1.
 TOPIC_COMMAND = "org.apache.kafka.tools.TopicCommand"
@@ -38,13 +38,40 @@ STORAGE_TOOL = "kafka.tools.StorageTool"  # still Scala in 4.1.1 (`format -t <cl
 
 # Moved between 3.9 and 4.x.
 CONSOLE_PRODUCER: Mapping[KafkaVersion, str] = {
+    "1.1": "kafka.tools.ConsoleProducer",
+    "2.1": "kafka.tools.ConsoleProducer",
+    "2.8": "kafka.tools.ConsoleProducer",
+    "3.6": "kafka.tools.ConsoleProducer",
     "3.9": "kafka.tools.ConsoleProducer",
     "4": "org.apache.kafka.tools.ConsoleProducer",
 }
 ACL_COMMAND: Mapping[KafkaVersion, str] = {
+    "1.1": "kafka.admin.AclCommand",
+    "2.1": "kafka.admin.AclCommand",
+    "2.8": "kafka.admin.AclCommand",
+    "3.6": "kafka.admin.AclCommand",
     "3.9": "kafka.admin.AclCommand",
     "4": "org.apache.kafka.tools.AclCommand",
 }
+# Where the tools above lived before they moved to org.apache.kafka.tools (checked in the 1.1.1, 2.1.1, 2.8.2
+# and 3.6.2 jars); tool_argv translates, so callers name a tool the same way for every version. Options differ
+# too: before 2.2 kafka-topics and, before 2.5, kafka-reassign-partitions need --zookeeper.
+_LEGACY_CLASSES: Mapping[str, Mapping[KafkaVersion, str]] = {
+    TOPIC_COMMAND: dict.fromkeys(("1.1", "2.1", "2.8", "3.6"), "kafka.admin.TopicCommand"),
+    CONSUMER_GROUP_COMMAND: dict.fromkeys(("1.1", "2.1", "2.8", "3.6"), "kafka.admin.ConsumerGroupCommand"),
+    REASSIGN_PARTITIONS_COMMAND: dict.fromkeys(("1.1", "2.1", "2.8", "3.6"), "kafka.admin.ReassignPartitionsCommand"),
+    LEADER_ELECTION_COMMAND: dict.fromkeys(("2.8", "3.6"), "kafka.admin.LeaderElectionCommand"),
+    LOG_DIRS_COMMAND: dict.fromkeys(("1.1", "2.1", "2.8"), "kafka.admin.LogDirsCommand"),
+    DELETE_RECORDS_COMMAND: dict.fromkeys(("1.1", "2.1", "2.8"), "kafka.admin.DeleteRecordsCommand"),
+    GET_OFFSET_SHELL: dict.fromkeys(("1.1", "2.1", "2.8", "3.6"), "kafka.tools.GetOffsetShell"),
+    CONSOLE_CONSUMER: dict.fromkeys(("1.1", "2.1", "2.8", "3.6"), "kafka.tools.ConsoleConsumer"),
+}
+
+
+def tool_class(version: KafkaVersion, main_class: str) -> str:
+    """The class of `main_class`'s tool in `version` (tools moved packages over the releases)."""
+    return _LEGACY_CLASSES.get(main_class, {}).get(version, main_class)
+
 
 TOOL_JVM_OPTS: tuple[str, ...] = (
     "-Xms32m",
@@ -130,15 +157,15 @@ def _tool_log_config_dir() -> Path:
 
 def logging_jvm_opt(version: KafkaVersion, config_file: Path) -> str:
     """System property pointing the version's logging backend (reload4j / log4j2) at `config_file`."""
-    if version == "3.9":
-        return f"-Dlog4j.configuration=file:{config_file}"
-    return f"-Dlog4j2.configurationFile={config_file}"
+    if uses_log4j2(version):
+        return f"-Dlog4j2.configurationFile={config_file}"
+    return f"-Dlog4j.configuration=file:{config_file}"
 
 
 def tool_argv(version: KafkaVersion, main_class: str, args: Sequence[str]) -> list[str]:
     """Command line running `main_class` of Kafka `version` with a small heap, logging WARN to stderr."""
     config_dir = _tool_log_config_dir()
-    log_config = config_dir / ("log4j.properties" if version == "3.9" else "log4j2.xml")
+    log_config = config_dir / ("log4j2.xml" if uses_log4j2(version) else "log4j.properties")
     # The brokers' class-data archive (see harness.cluster) covers most classes a tool loads, too.
     archive = cds_archive_path(version)
     cds = [f"-XX:SharedArchiveFile={archive}", "-Xlog:cds=off,cds+dynamic=off"] if archive.is_file() else []
@@ -149,7 +176,7 @@ def tool_argv(version: KafkaVersion, main_class: str, args: Sequence[str]) -> li
         logging_jvm_opt(version, log_config),
         "-cp",
         classpath(version),
-        main_class,
+        tool_class(version, main_class),
         *args,
     ]
 

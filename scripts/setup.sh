@@ -28,7 +28,7 @@ if [ ! -f "$stamp" ]; then
   rm -f .venv/.installed-*; touch "$stamp"
 fi
 
-for d in harness/kafka39 harness/kafka4; do
+for d in harness/kafka*; do  # every Kafka release of the version matrix (tests/integration/test_versions.py)
   if [ -z "$(ls "$d/target/lib" 2>/dev/null)" ]; then
     echo "setup: fetching Kafka jars for $d (Maven Central)" >&2
     (cd "$d" && mvn -q -B package)

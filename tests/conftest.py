@@ -16,6 +16,7 @@ from typing import Literal, overload
 import pytest
 
 from harness.cluster import Cluster, ConfigValue, KraftCluster, Mode, ZkCluster
+from harness.jars import KafkaVersion
 
 CLUSTER_FIXTURES = frozenset({"zk_cluster", "kraft_cluster", "cluster_factory"})
 _SHARED = ("zk_cluster", "kraft_cluster")
@@ -34,6 +35,7 @@ class ClusterFactory:
         ids: Sequence[int],
         racks: Mapping[int, str] | None = None,
         broker_config: Mapping[str, ConfigValue] | None = None,
+        version: KafkaVersion = "3.9",
     ) -> ZkCluster: ...
 
     @overload
@@ -51,10 +53,11 @@ class ClusterFactory:
         ids: Sequence[int],
         racks: Mapping[int, str] | None = None,
         broker_config: Mapping[str, ConfigValue] | None = None,
+        version: KafkaVersion = "3.9",
     ) -> Cluster:
         cluster: Cluster
         if mode == "zookeeper":
-            cluster = ZkCluster(ids, racks, broker_config)
+            cluster = ZkCluster(ids, racks, broker_config, version)
         elif mode == "kraft":
             cluster = KraftCluster(ids, racks, broker_config)
         else:
