@@ -14,7 +14,7 @@ from typing import Any
 
 from exporter.config import ClusterConfig
 from exporter.model import BrokerVersion, ClusterSnapshot, ConfigValue, LogDir, Metadata, Topic
-from exporter.sources import KAFKA_ADMIN, METADATA, ZOOKEEPER
+from exporter.sources import KAFKA_ADMIN, METADATA, ZOOKEEPER, capabilities
 from exporter.sources.groups import GroupsSource
 from exporter.sources.kafka_admin import KafkaAdminSource
 from exporter.sources.metadata import MetadataSource, admin_client
@@ -23,7 +23,7 @@ from exporter.sources.recorder import CycleRecorder
 from exporter.sources.zookeeper import ZooKeeperSource
 
 # Which source a collection job's unexpected failure counts against (the others: kafka_admin).
-JOB_SOURCES = {"metadata": METADATA, "zk": ZOOKEEPER}
+JOB_SOURCES = {"metadata": METADATA, "zk": ZOOKEEPER, "zk_isr": ZOOKEEPER}
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +42,7 @@ class ClusterCollector:
         self._reassignments = ReassignmentsSource(self._kafka, self._zk)
         self._unresponsive: set[int] = set()  # brokers that did not answer a call in the last cycle
         self._mode: str | None = None  # learned from broker configs; decides which KRaft-only calls to make
+        self._caps: capabilities.Capabilities | None = None  # what the brokers answer; None until they say
 
     def close(self) -> None:
         # Jobs left running past a cycle's deadline end within their own timeouts: wait for them, so no call
@@ -54,13 +55,14 @@ class ClusterCollector:
         self._metadata.close()
 
     def collect(self) -> ClusterSnapshot:
-        """Concurrent calls around one Metadata read. ZooKeeper, features and racks need nothing and start at
-        once, but are only waited for at the end. Once Metadata has answered, the kafka-python clients are
-        pointed at the brokers and controller it names (they cache both), then the calls that need its brokers
-        and topics run side by side: reassignments (controller-routed), configs, log dirs, versions, groups, the
-        KRaft quorum. A broker that did not answer one call is not asked again in the cycle, so one unresponsive
-        broker costs one request timeout and fails only what only it can answer, and the cycle still ends by its
-        deadline."""
+        """Concurrent calls around one Metadata read. ZooKeeper and racks need nothing and start at once, but are
+        only waited for at the end. Once Metadata has answered, the kafka-python clients are pointed at the
+        brokers and controller it names (they cache both), then the calls that need its brokers and topics run
+        side by side: reassignments (controller-routed), configs, log dirs, versions, features, groups, the KRaft
+        quorum. Only calls the brokers' ApiVersions say they answer are made (see sources.capabilities); the
+        first cycle reads ApiVersions before the others to know. A broker that did not answer one call is not
+        asked again in the cycle, so one unresponsive broker costs one request timeout and fails only what only
+        it can answer, and the cycle still ends by its deadline."""
         col = self.cfg.collection
         taken_at = time.time()
         rec = CycleRecorder(time.monotonic() + col.timeout_seconds, col.request_timeout_seconds)
@@ -69,16 +71,13 @@ class ClusterCollector:
         racks_early = self._metadata.racks_due()
         early = self._submit(
             zk=lambda: self._zk.read(rec, None) if self._zk is not None else None,
-            features=lambda: kafka.finalized_features(rec),
-            racks=lambda: kafka.racks(rec) if racks_early else None,
+            racks=lambda: kafka.racks(rec, avoid) if racks_early else None,
         )
         md = self._metadata.read(rec, avoid)
         if md is None:
             p1 = self._gather(rec, early)
             self._unresponsive = rec.unresponsive
-            return ClusterSnapshot(
-                taken_at=taken_at, zk=p1["zk"], features=p1["features"], errors=tuple(rec.errors), requests=rec.requests
-            )
+            return ClusterSnapshot(taken_at=taken_at, zk=p1["zk"], errors=tuple(rec.errors), requests=rec.requests)
 
         ids, controller = {b.id for b in md.brokers}, md.controller_id
         hedge = self._metadata.hedge_seconds
@@ -87,25 +86,34 @@ class ClusterCollector:
             rec.call(KAFKA_ADMIN, "metadata_refresh", lambda: point(ids, controller, avoid, hedge), requests=0)
 
         self._run(rec, follow_kafka=lambda: follow(kafka.follow), follow_groups=lambda: follow(self._groups.follow))
+        versions_jobs = {f"versions:{b}": functools.partial(kafka.broker_versions, rec, [b]) for b in sorted(ids)}
+        first_versions = self._run(rec, **versions_jobs) if self._caps is None else {}
+        self._learn_capabilities(first_versions)
+        caps = self._caps
         kraft = self._mode == "kraft"
         topics = md.topics
+        use_api = caps is None or caps.reassignments_api
         jobs: dict[str, Callable[[], Any]] = {
-            "reassignments": lambda: self._reassignments.read(rec, topics),
+            "reassignments": lambda: self._reassignments.read(rec, topics, api=use_api),
             "topic_configs": lambda: kafka.topic_configs(rec, [t.name for t in topics]),
         }
+        if caps is not None and caps.features:
+            jobs["features"] = lambda: kafka.finalized_features(rec)
         if self.cfg.concerns.get("lag", True):  # the only concern with requests of its own
             brokers = md.brokers
             jobs["lag"] = lambda: self._groups.read(self._metadata.librdkafka, rec, brokers, topics)
         if self._metadata.racks_needed(md) and not racks_early:
-            jobs["racks"] = lambda: kafka.racks(rec)
+            jobs["racks"] = lambda: kafka.racks(rec, avoid)
+        if self._zk is not None and self._mode != "kraft" and (lost := isr_unknown(topics)):
+            jobs["zk_isr"] = functools.partial(self._zk.isr, rec, lost)
         for b in sorted(ids):
             jobs[f"broker_configs:{b}"] = functools.partial(kafka.broker_configs, rec, b)
             jobs[f"log_dirs:{b}"] = functools.partial(kafka.log_dirs, rec, [b])
-            jobs[f"versions:{b}"] = functools.partial(kafka.broker_versions, rec, [b])
+        if not first_versions:
+            jobs.update(versions_jobs)
         if kraft:
-            jobs["fenced"] = lambda: kafka.fenced_brokers(rec)
-            jobs["quorum"] = lambda: kafka.quorum(rec)
-        p2 = self._run(rec, **jobs)
+            jobs.update(self._kraft_jobs(rec))
+        p2 = {**first_versions, **self._run(rec, **jobs)}
         p1 = self._gather(rec, early)
 
         self._metadata.learn_racks(p1["racks"], p2.get("racks"))
@@ -113,9 +121,46 @@ class ClusterCollector:
         self._mode = cluster_mode(configs) or self._mode
         if self._mode == "kraft" and not kraft:
             # First cycle: the mode was learned from this cycle's broker configs.
-            p2["fenced"], p2["quorum"] = kafka.fenced_brokers(rec), kafka.quorum(rec)
+            p2.update({name: job() for name, job in self._kraft_jobs(rec).items()})
+        if not first_versions:
+            self._learn_capabilities(p2)
         self._unresponsive = rec.unresponsive
-        return self._snapshot(taken_at, self._metadata.with_racks(md), p1, p2, rec)
+        md = self._metadata.with_racks(md)
+        if p2.get("zk_isr"):
+            md = dataclasses.replace(md, topics=_with_isr(md.topics, p2["zk_isr"]))
+        return self._snapshot(taken_at, md, p1, p2, rec)
+
+    def _kraft_jobs(self, rec: CycleRecorder) -> dict[str, Callable[[], Any]]:
+        caps, kafka = self._caps, self._kafka
+        jobs: dict[str, Callable[[], Any]] = {}
+        if caps is None or caps.fenced_brokers:
+            jobs["fenced"] = lambda: kafka.fenced_brokers(rec)
+        if caps is None or caps.quorum:
+            jobs["quorum"] = lambda: kafka.quorum(rec)
+        return jobs
+
+    def _learn_capabilities(self, results: dict[str, Any]) -> None:
+        """Capabilities from this cycle's ApiVersions answers (kept when no broker answered); a change (the first
+        cycle, an upgrade) is logged once, naming what is read another way and what cannot be read at all."""
+        versions: dict[int, BrokerVersion] = {}
+        for name, got in results.items():
+            if name.startswith("versions:") and got:
+                versions.update(got)
+        caps = capabilities.detect(versions)
+        if caps is None or caps == self._caps:
+            return
+        self._caps = caps
+        via = capabilities.sources(caps, self._mode, self._zk is not None)
+        missing = [f"{name} ({capabilities.MISSING_BECAUSE[name]})" for name, src in via.items() if src is None]
+        fallbacks = [f"{name} from {src}" for name, src in via.items() if src in ("zookeeper", "describe_groups")]
+        if missing or fallbacks:
+            log.info(
+                "cluster %s: brokers %s; %s%s",
+                self.cfg.name,
+                ", ".join(sorted({v.inferred for v in versions.values()})),
+                f"reading {', '.join(fallbacks)}" if fallbacks else "",
+                f"{'; ' if fallbacks else ''}not available: {'; '.join(missing)}" if missing else "",
+            )
 
     def _snapshot(
         self, taken_at: float, md: Metadata, p1: dict[str, Any], p2: dict[str, Any], rec: CycleRecorder
@@ -130,7 +175,7 @@ class ClusterCollector:
             versions.update(p2[f"versions:{b}"] or {})
         moving, zk_fallback = p2["reassignments"] or (None, None)
         lag = p2.get("lag")
-        features: dict[str, int] | None = p1["features"]
+        features: dict[str, int] | None = p2.get("features")
         return ClusterSnapshot(
             taken_at=taken_at,
             cluster_id=md.cluster_id,
@@ -144,6 +189,7 @@ class ClusterCollector:
             elr_enabled=None if features is None else features.get("eligible.leader.replicas.version", 0) >= 1,
             topics=md.topics if moving is None else _with_reassignments(md.topics, moving),
             reassignments_known=moving is not None,
+            capabilities=capabilities.sources(self._caps, self._mode, self._zk is not None) if self._caps else {},
             topic_configs=p2["topic_configs"] or {},
             broker_configs=broker_configs,
             log_dirs=log_dirs,
@@ -196,6 +242,29 @@ def _with_reassignments(topics: tuple[Topic, ...], moving: Moving) -> tuple[Topi
             for p in t.partitions
         )
         out.append(dataclasses.replace(t, partitions=parts))
+    return tuple(out)
+
+
+# At most this many partitions' ISR are read from ZooKeeper per cycle (one znode each).
+ZK_ISR_MAX = 1000
+
+
+def isr_unknown(topics: tuple[Topic, ...]) -> list[tuple[str, int]]:
+    """Leaderless partitions whose Metadata answer has an empty ISR. Kafka 2.1 answers so when the only live replica is
+    gone (with LISTENER_NOT_FOUND), where ZooKeeper (and kafka-topics) keep the last ISR: read it there, or
+    such a partition would also count as under-replicated. (ZooKeeper-mode ISRs never shrink to empty.)"""
+    lost = [(t.name, p.partition) for t in topics for p in t.partitions if p.leader is None and not p.isr]
+    return lost[:ZK_ISR_MAX]
+
+
+def _with_isr(topics: tuple[Topic, ...], isr: dict[tuple[str, int], tuple[int, ...]]) -> tuple[Topic, ...]:
+    out = []
+    for t in topics:
+        parts = tuple(
+            dataclasses.replace(p, isr=isr[(t.name, p.partition)]) if (t.name, p.partition) in isr else p
+            for p in t.partitions
+        )
+        out.append(dataclasses.replace(t, partitions=parts) if parts != t.partitions else t)
     return tuple(out)
 
 

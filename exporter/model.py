@@ -179,6 +179,9 @@ class ClusterSnapshot:
     start_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     # Wall-clock time the end offsets were read (the sample time of lag in seconds); None: not read.
     end_offsets_at: float | None = None
+    # What the brokers can answer (sources.capabilities): capability -> the call that provides it, None where no
+    # source can. Empty until the brokers' ApiVersions are known.
+    capabilities: dict[str, str | None] = field(default_factory=dict)
     errors: tuple[SourceError, ...] = ()
     # Requests made to Kafka/ZooKeeper in this cycle, by (source, api).
     requests: dict[tuple[str, str], int] = field(default_factory=dict)

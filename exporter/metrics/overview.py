@@ -1,4 +1,5 @@
-"""Cluster overview findings -> samples: brokers, topics, partitions, under-replicated partitions."""
+"""Cluster overview findings -> samples: brokers, topics, partitions, under-replicated partitions, and what the
+brokers' Kafka release lets the exporter read."""
 
 from __future__ import annotations
 
@@ -26,6 +27,17 @@ TOPIC_UNDER_REPLICATED = define(
     ("topic",),
 )
 
+CAPABILITY = define(
+    "kafka_cluster_capability_available",
+    "gauge",
+    "1 if the exporter can read this capability from the cluster, through the call `via` names (e.g. "
+    "reassignments via zookeeper on brokers before Kafka 2.4, group_state via describe_groups before 2.6); 0 "
+    "(via=\"\") where the brokers' release offers no source, so its series are absent. Decided from the brokers' "
+    "ApiVersions: an unsupported call is never made. Capabilities: reassignments, finalized_features, "
+    "group_state; in KRaft mode also fenced_brokers and quorum.",
+    ("capability", "via"),
+)
+
 
 def overview_samples(snap: ClusterSnapshot) -> Samples:
     s = Samples()
@@ -40,4 +52,6 @@ def overview_samples(snap: ClusterSnapshot) -> Samples:
         for t in snap.topics:
             s.add(TOPIC_PARTITIONS, len(t.partitions), topic=t.name)
             s.add(TOPIC_UNDER_REPLICATED, sum(1 for p in t.partitions if is_under_replicated(p)), topic=t.name)
+    for name, via in sorted(snap.capabilities.items()):
+        s.add(CAPABILITY, int(via is not None), capability=name, via=via or "")
     return s

@@ -12,7 +12,8 @@ REASSIGNING = define(
     "kafka_reassignment_partitions",
     "gauge",
     "Partitions with a reassignment in progress (ListPartitionReassignments; in ZooKeeper mode the "
-    "adding/removing replicas of /brokers/topics/<topic> when that API does not answer).",
+    "adding/removing replicas of /brokers/topics/<topic> when that API does not answer, and before Kafka 2.4, "
+    "which has neither, /admin/reassign_partitions: there a replica counts as adding until it joins the ISR).",
 )
 PARTITION_REASSIGNING = define(
     "kafka_partition_reassigning",

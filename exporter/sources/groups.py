@@ -3,8 +3,9 @@ with groups x partitions:
 
 - ListGroups, one per broker (kafka-python): every group with its state and type, and its coordinator (the
   broker that lists it), so no FindCoordinator is needed;
-- DescribeGroups (classic groups) and OffsetFetch (v8+, Kafka >= 3.0: many groups in one request), one per
-  coordinator and `groups_per_request` groups, sent straight to that coordinator (kafka-python);
+- DescribeGroups (classic groups: members, and the state where ListGroups is older than v4) and OffsetFetch
+  (v8+, Kafka >= 3.0: many groups in one request), one per coordinator and `groups_per_request` groups, sent
+  straight to that coordinator (kafka-python);
 - ConsumerGroupDescribe for KIP-848 `consumer` groups, which DescribeGroups reports as Dead (confluent-kafka;
   librdkafka sends one request per group, there is no batched form in either client);
 - ListOffsets latest and earliest for the partitions groups commit to (confluent-kafka: one request per
@@ -129,8 +130,10 @@ class GroupsSource:
         by_coordinator: dict[int, list[ConsumerGroup]] = defaultdict(list)
         for g in listed:
             by_coordinator[g.coordinator].append(g)
-        members = self._describe_classic(kp, rec, by_coordinator)
+        states: dict[str, str] = {}
+        members = self._describe_classic(kp, rec, by_coordinator, states)
         members.update(self._describe_consumer(admin, rec, [g.group_id for g in listed if g.type == "consumer"]))
+        listed = [replace(g, state=states.get(g.group_id, "")) if not g.state else g for g in listed]
         offsets = self._fetch_offsets(kp, rec, by_coordinator)
         groups = self._with_last(listed, members, offsets, answered, time.time())
         committed = {tp for g in groups for tp in g.offsets or ()}
@@ -246,8 +249,10 @@ class GroupsSource:
         return groups, {b for b, r in zip(broker_ids, results, strict=True) if r is not None}
 
     def _describe_classic(
-        self, kp: Any, rec: CycleRecorder, by_coordinator: dict[int, list[ConsumerGroup]]
+        self, kp: Any, rec: CycleRecorder, by_coordinator: dict[int, list[ConsumerGroup]], states: dict[str, str]
     ) -> dict[str, int]:
+        """Members of each classic group; fills `states` with each group's state (what ListGroups before v4,
+        Kafka 2.6, leaves out)."""
         jobs = [
             (b, functools.partial(kp.describe_groups, chunk, group_coordinator_id=b))
             for b, groups in sorted(by_coordinator.items())
@@ -259,6 +264,8 @@ class GroupsSource:
             for gid, d in (described or {}).items():
                 if d.get("error") is None:
                     members[gid] = len(d.get("members") or ())
+                    if state := d.get("group_state") or d.get("state"):
+                        states[gid] = str(state)
         return members
 
     def _describe_consumer(self, admin: AdminClient, rec: CycleRecorder, ids: list[str]) -> dict[str, int]:

@@ -247,7 +247,8 @@ class KafkaAdminSource:
         }
 
     def fenced_brokers(self, rec: CycleRecorder) -> tuple[int, ...] | None:
-        """KRaft brokers registered but fenced (DescribeCluster v2, Kafka >= 4.0); None where unsupported."""
+        """KRaft brokers registered but fenced (DescribeCluster v2, Kafka >= 4.0: asked only where capabilities
+        say so); None where the answer has no fencing."""
         raw = rec.call(SOURCE, "describe_cluster", any_broker(lambda: self._client().describe_cluster()))
         if raw is None:
             return None
@@ -322,45 +323,49 @@ class KafkaAdminSource:
     def follow(self, broker_ids: set[int], controller_id: int | None, avoid: set[int], timeout_s: float) -> None:
         self._admin.follow(broker_ids, controller_id, avoid, timeout_s)
 
-    def metadata(self, rec: CycleRecorder, avoid: set[int]) -> Metadata | None:
-        """Brokers (with racks), controller and topics in one Metadata request, sent to a broker that answered
-        recently (not one in `avoid`); if it does not answer within half the request timeout, the next one is
-        asked. The fallback when librdkafka's Metadata does not answer: librdkafka keeps asking the broker it
-        picked, even a frozen one."""
+    def _ask_metadata(self, node: int, timeout_s: float, all_topics: bool) -> Metadata:
+        """One Metadata request straight to `node`: every topic, or none (brokers, racks and controller only)."""
         request = MetadataRequest(
-            topics=None,
+            topics=MetadataRequest.ALL_TOPICS if all_topics else MetadataRequest.NO_TOPICS,
             allow_auto_topic_creation=False,
             include_cluster_authorized_operations=False,
             include_topic_authorized_operations=False,
         )
+        manager = self._client()._manager
 
-        def ask(node: int, timeout_s: float) -> Metadata:
-            manager = self._client()._manager
+        async def send() -> Any:
+            ms = int(timeout_s * 1000)
+            return await manager.wait_for(manager.send(request, node_id=node, request_timeout_ms=ms), ms)
 
-            async def send() -> Any:
-                ms = int(timeout_s * 1000)
-                return await manager.wait_for(manager.send(request, node_id=node, request_timeout_ms=ms), ms)
+        return parse_metadata(manager.run(send).to_dict())
 
-            return parse_metadata(manager.run(send).to_dict())
-
-        manager = rec.call(METADATA, "metadata", lambda: self._client()._manager, requests=0)  # bootstraps once
+    def _first_answer(self, rec: CycleRecorder, source: str, avoid: set[int], all_topics: bool) -> Metadata | None:
+        """Metadata from a broker that answered recently (not one in `avoid`); if it does not answer within half
+        the request timeout, the next one is asked."""
+        manager = rec.call(source, "metadata", lambda: self._client()._manager, requests=0)  # bootstraps once
         if manager is None:
             return None
         nodes = pick_nodes(manager, avoid)
         for i, node in enumerate(nodes):
             last = i == len(nodes) - 1
             timeout = rec.timeout() if last else max(0.5, rec.timeout() / 2)
-            md = rec.call(METADATA, "metadata", functools.partial(ask, node, timeout), broker=node)
+            ask = functools.partial(self._ask_metadata, node, timeout, all_topics)
+            md = rec.call(source, "metadata", ask, broker=node)
             if md is not None or rec.timeout() <= 0.1:
                 return md
         return None
 
-    def racks(self, rec: CycleRecorder) -> dict[int, str | None] | None:
-        """Each live broker's rack (DescribeCluster, answered by any broker)."""
-        raw = rec.call(SOURCE, "describe_cluster", any_broker(lambda: self._client().describe_cluster()))
-        if raw is None:
-            return None
-        return {int(b["broker_id"]): b.get("rack") for b in raw.get("brokers") or []}
+    def metadata(self, rec: CycleRecorder, avoid: set[int]) -> Metadata | None:
+        """Brokers (with racks), controller and topics in one Metadata request. The fallback when librdkafka's
+        Metadata does not answer: librdkafka keeps asking the broker it picked, even a frozen one."""
+        return self._first_answer(rec, METADATA, avoid, all_topics=True)
+
+    def racks(self, rec: CycleRecorder, avoid: set[int]) -> dict[int, str | None] | None:
+        """Each live broker's rack, from a Metadata request for no topics, which every Kafka release answers with
+        racks (v1+). Not DescribeCluster: kafka-python 3.0 fails on brokers before 3.7, whose DescribeCluster v0
+        answer has no endpoint_type (KeyError in KafkaAdminClient._describe_cluster)."""
+        md = self._first_answer(rec, SOURCE, avoid, all_topics=False)
+        return None if md is None else {b.id: b.rack for b in md.brokers}
 
     def broker_configs(self, rec: CycleRecorder, broker: int) -> dict[str, ConfigValue] | None:
         """Every config of one broker (DescribeConfigs sent to that broker).

@@ -1,6 +1,6 @@
 """ZooKeeper (kazoo), for ZooKeeper-mode clusters: /controller, /controller_epoch, /brokers/ids,
-/admin/reassign_partitions and, as a fallback, the adding/removing replicas in /brokers/topics/<topic>.
-Blocking client: called from the collection thread."""
+/admin/reassign_partitions and, as fallbacks, the adding/removing replicas in /brokers/topics/<topic> and the ISR
+in /brokers/topics/<topic>/partitions/<p>/state. Blocking client: called from the collection thread."""
 
 from __future__ import annotations
 
@@ -50,6 +50,11 @@ def parse_topic_reassignments(
         if a or r:
             out[(topic, int(pid))] = (a, r)
     return out
+
+
+def parse_isr(data: bytes | None) -> tuple[int, ...] | None:
+    doc = _json(data)
+    return None if not doc else tuple(int(b) for b in doc.get("isr", ()))
 
 
 def _raise_disconnected() -> None:
@@ -120,3 +125,26 @@ class ZooKeeperSource:
             reassign_request=parse_reassign_request(request),
             topic_reassignments=moving,
         )
+
+    def _connected(self, rec: CycleRecorder) -> bool:
+        zk = rec.call(SOURCE, "connect", self._client, requests=0)
+        return zk is not None and zk.connected
+
+    def reassign_request(self, rec: CycleRecorder) -> dict[tuple[str, int], tuple[int, ...]] | None:
+        """/admin/reassign_partitions: (topic, partition) -> target replicas; None if not read."""
+        if not self._connected(rec):
+            return None
+        data = rec.call(SOURCE, "get_reassign_partitions", lambda: self._get("/admin/reassign_partitions"))
+        return None if rec.failed(SOURCE) else parse_reassign_request(data)
+
+    def isr(self, rec: CycleRecorder, partitions: list[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, ...]]:
+        """The ISR the controller last wrote for each partition (read only for the few Metadata left empty)."""
+        out: dict[tuple[str, int], tuple[int, ...]] = {}
+        if not partitions or not self._connected(rec):
+            return out
+        for topic, partition in partitions:
+            path = f"/brokers/topics/{topic}/partitions/{partition}/state"
+            isr = parse_isr(rec.call(SOURCE, "get_partition_state", functools.partial(self._get, path)))
+            if isr is not None:
+                out[(topic, partition)] = isr
+        return out

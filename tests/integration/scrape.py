@@ -7,6 +7,7 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
 from aiohttp.test_utils import TestServer
@@ -77,6 +78,26 @@ class Exporter:
                 return last
             await asyncio.sleep(0.5)
         raise AssertionError(f"within {timeout:.0f}s: {what}; last scrape had {len(last)} series")
+
+    async def agrees_with(
+        self, truth: Callable[[], Any], exported: Callable[[Series], Any], what: str, attempts: int = 10
+    ) -> Series:
+        """A scrape whose `exported(scrape)` equals `truth()` (blocking: Kafka's tools, the Admin API) read just
+        before and just after it, so churn between the two reads cannot make the comparison flaky. Brokers apply
+        new metadata at slightly different moments, so a few attempts are allowed; every attempt that is compared
+        must match for this to return once the cluster has settled."""
+        last = None
+        for _ in range(attempts):
+            before = await asyncio.to_thread(truth)
+            await self.next_cycles(1)
+            s = await self.scrape()
+            after = await asyncio.to_thread(truth)
+            if before == after:
+                if exported(s) == before:
+                    return s
+                last = (exported(s), before)
+            await asyncio.sleep(1)
+        raise AssertionError(f"exporter and {what} never agreed; last compared (exporter, {what}): {last}")
 
 
 @contextlib.asynccontextmanager

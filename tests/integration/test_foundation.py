@@ -60,22 +60,7 @@ def exported(s: Series) -> dict[str, Any]:
 
 
 async def matches_admin_api(exp: Exporter, admin: AdminClient, attempts: int = 10) -> Series:
-    """Compare a scrape with the Admin API only at moments when Admin API reads before and after it agree,
-    so ISR churn on a busy machine cannot make the comparison flaky. Brokers apply new metadata at slightly
-    different moments (a topic created a second ago may be known to one broker only), so a few attempts are
-    allowed; every attempt that is compared must match for the test to pass once the cluster has settled."""
-    last: tuple[dict[str, Any], dict[str, Any]] | None = None
-    for _ in range(attempts):
-        before = await asyncio.to_thread(admin_truth, admin)
-        await exp.next_cycles(1)
-        s = await exp.scrape()
-        after = await asyncio.to_thread(admin_truth, admin)
-        if before == after:
-            if exported(s) == before:
-                return s
-            last = (exported(s), before)
-        await asyncio.sleep(1)
-    raise AssertionError(f"exporter and Admin API never agreed; last compared (exporter, admin): {last}")
+    return await exp.agrees_with(lambda: admin_truth(admin), exported, "the Admin API", attempts)
 
 
 @pytest.mark.parametrize("mode", ["zookeeper", "kraft"])

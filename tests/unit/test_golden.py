@@ -80,6 +80,11 @@ def cycle(t: float, copied: int) -> ClusterSnapshot:
         brokers=brokers({1: "a", 2: "a", 3: "b", 4: "c"}),
         topics=snap_topics,
         reassignments_known=True,
+        capabilities={
+            "reassignments": "list_partition_reassignments",
+            "finalized_features": None,
+            "group_state": "list_groups",
+        },
         metadata_controller_id=1,
         zk=ZkState(1, 7, False, (1, 2, 3, 4), {("orders", 0): (1, 2, 4)}),
         features={"metadata.version": 0},
