@@ -28,7 +28,7 @@ GroupRow = tuple[str, str, int]  # group, topic, partition
 def create_topics(admin: AdminClient, topics: list[tuple[str, int, int]]) -> None:
     for f in admin.create_topics([NewTopic(n, p, r) for n, p, r in topics]).values():
         try:
-            f.result(30)
+            f.result(60)  # thousands of partitions on a busy 2-core machine
         except Exception as e:
             if "TOPIC_ALREADY_EXISTS" not in str(e):
                 raise
@@ -42,7 +42,7 @@ def produce(bootstrap: str, counts: dict[str, tuple[int, int]]) -> None:
             p.produce(topic, value=b"m%d" % i, partition=i % parts)
             if i % 100 == 0:
                 p.poll(0)
-    assert p.flush(30) == 0
+    assert p.flush(60) == 0
 
 
 def commit_offsets(admin: AdminClient, group: str, offsets: dict[tuple[str, int], int]) -> None:

@@ -149,25 +149,44 @@ def move_in_progress_cli(c: Cluster, workdir: Path) -> bool:
 
 
 def setup_cluster(c: Cluster) -> Any:
-    admin = c.admin_client()
-    futures = admin.create_topics([NewTopic(t, len(a), replica_assignment=a) for t, a in TOPICS.items()])
-    for f in futures.values():
-        f.result(60)  # the first CreateTopics of a fresh cluster waits for its controller
-    p = Producer({"bootstrap.servers": c.bootstrap_servers, "linger.ms": 50})
-    for topic, assignment in TOPICS.items():
-        for part in range(len(assignment)):
-            for i in range(20):
-                p.produce(topic, value=b"m%d" % i, partition=part)
-    chunk = b"x" * 10_000
-    for _ in range(MOVE_BYTES // len(chunk)):
-        p.produce("v-move", value=chunk, partition=0)
-        p.poll(0)
-    assert p.flush(60) == 0
-    commit_offsets(admin, "v-idle", {("v-rf3", 0): 5, ("v-rf3", 1): 12, ("v-rf1", 2): 3})
+    """Topics with data, a consumer that stays a member of v-active (Stable), and offsets committed for v-idle
+    (Empty). Each step names itself when it fails: they run in a thread, whose frames a failure does not show."""
     active = consumer(c.bootstrap_servers, "v-active")
-    active.subscribe(["v-rf2"])
-    consume(active, 15)
-    active.commit(asynchronous=False)
+
+    def topics() -> None:
+        admin = c.admin_client()
+        futures = admin.create_topics([NewTopic(t, len(a), replica_assignment=a) for t, a in TOPICS.items()])
+        for f in futures.values():
+            f.result(60)  # the first CreateTopics of a fresh cluster waits for its controller
+
+    def data() -> None:
+        p = Producer({"bootstrap.servers": c.bootstrap_servers, "linger.ms": 50})
+        for topic, assignment in TOPICS.items():
+            for part in range(len(assignment)):
+                for i in range(20):
+                    p.produce(topic, value=b"m%d" % i, partition=part)
+        chunk = b"x" * 10_000
+        for _ in range(MOVE_BYTES // len(chunk)):
+            p.produce("v-move", value=chunk, partition=0)
+            p.poll(0)
+        assert p.flush(60) == 0
+
+    def groups() -> None:
+        # The member joins first: its FindCoordinator waits out __consumer_offsets being created and loaded.
+        active.subscribe(["v-rf2"])
+        consume(active, 15)
+        active.commit(asynchronous=False)
+        commit_offsets(c.admin_client(), "v-idle", {("v-rf3", 0): 5, ("v-rf3", 1): 12, ("v-rf1", 2): 3})
+
+    for step in (topics, data, groups):
+        started = time.monotonic()
+        try:
+            step()
+        except Exception as e:
+            active.close()
+            raise AssertionError(
+                f"setup step {step.__name__} failed after {time.monotonic() - started:.0f}s: {e!r}"
+            ) from e
     return active  # stays a member (it is never closed before the cluster stops): the group is Stable
 
 
