@@ -46,7 +46,30 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-async def serve(cfg: Config, listen: str) -> None:
+def reload_config(path: str, runners: dict[str, ClusterRunner]) -> None:
+    """SIGHUP: re-read the config file and apply what can change in place (each cluster's policy and
+    reassignment settings); a bad file changes nothing. Other changes are named and wait for a restart."""
+    try:
+        new = load_config(path)
+    except ConfigError as e:
+        log.error("config reload: %s; still running the previous config", e)
+        return
+    by_name = {c.name: c for c in new.clusters}
+    for name, runner in runners.items():
+        if name not in by_name:
+            log.warning("config reload: cluster %s is no longer in %s; it is removed at the next restart", name, path)
+            continue
+        pending = runner.reload(by_name[name])
+        log.info(
+            "config reload: cluster %s: policy and reassignment settings applied%s",
+            name,
+            f"; changes to {', '.join(pending)} take effect at the next restart" if pending else "",
+        )
+    for name in sorted(set(by_name) - set(runners)):
+        log.warning("config reload: cluster %s is new in %s; it is watched from the next restart", name, path)
+
+
+async def serve(cfg: Config, listen: str, path: str | None = None) -> None:
     try:
         runners = {c.name: ClusterRunner(c) for c in cfg.clusters}
     except ValueError as e:
@@ -67,6 +90,8 @@ async def serve(cfg: Config, listen: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if path is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload_config, path, runners)
     await stop.wait()
     log.info("shutting down")
     for t in tasks:
@@ -155,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("exporter").setLevel(logging.ERROR)
         return run_check(cfg, args.cluster)
     try:
-        asyncio.run(serve(cfg, args.listen or cfg.web.listen_address))
+        asyncio.run(serve(cfg, args.listen or cfg.web.listen_address, args.config))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -245,6 +245,43 @@ def _with_reassignments(topics: tuple[Topic, ...], moving: Moving) -> tuple[Topi
     return tuple(out)
 
 
+# The calls each source makes (CycleRecorder `call` names). Error counters start at 0 for each (see `calls`).
+KAFKA_CALLS = (
+    "metadata",  # racks: Metadata for no topics
+    "metadata_refresh",
+    "api_versions",
+    "describe_configs_broker",
+    "describe_configs_topics",
+    "describe_features",
+    "describe_log_dirs",
+    "list_partition_reassignments",
+)
+LAG_CALLS = ("list_groups", "describe_groups", "consumer_group_describe", "offset_fetch", "list_offsets")
+KRAFT_CALLS = ("describe_cluster", "describe_quorum")
+ZOOKEEPER_CALLS = (
+    "connect",
+    "get_controller",
+    "get_controller_epoch",
+    "get_broker_ids",
+    "get_reassign_partitions",
+    "get_topic",
+    "get_partition_state",
+)
+
+
+def calls(cfg: ClusterConfig, mode: str | None) -> list[tuple[str, str]]:
+    """Every (source, call) a cycle can make against this cluster, so that each error counter exists at 0 before
+    its first failure: increase() then counts that failure instead of missing it."""
+    out = [(METADATA, "metadata"), (METADATA, "cycle"), *((KAFKA_ADMIN, c) for c in KAFKA_CALLS)]
+    if cfg.concerns.get("lag", True):
+        out += [(KAFKA_ADMIN, c) for c in LAG_CALLS]
+    if mode == "kraft":
+        out += [(KAFKA_ADMIN, c) for c in KRAFT_CALLS]
+    if cfg.zookeeper is not None:
+        out += [(ZOOKEEPER, c) for c in ZOOKEEPER_CALLS]
+    return out
+
+
 # At most this many partitions' ISR are read from ZooKeeper per cycle (one znode each).
 ZK_ISR_MAX = 1000
 

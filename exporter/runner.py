@@ -4,6 +4,7 @@ Scrapes read the last rendered bytes; they never wait on Kafka."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import threading
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter import concerns
-from exporter.collect import ClusterCollector
+from exporter.collect import ClusterCollector, calls
 from exporter.config import ClusterConfig
 from exporter.metrics.health import SNAPSHOT_AGE, HealthState, build_info_labels, health_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
@@ -50,6 +51,22 @@ class ClusterRunner:
         self._failing: set[str] = set()
         self._failed_now: set[str] = set()
         self._publish(ClusterSnapshot(taken_at=time.time()))
+
+    # What a reload (SIGHUP) changes in place: analysis only, read afresh by every cycle. The rest (where and how
+    # to connect, what to collect) is held by the clients and the collector: it takes a restart.
+    RELOADABLE = ("policy", "reassignment")
+
+    def reload(self, new: ClusterConfig) -> list[str]:
+        """Apply `new`'s policy and reassignment settings from the next cycle on (e.g. a retired broker taken out
+        of expected_brokers, without losing the history a restart would); returns the other settings that
+        differ and so need a restart."""
+        old = self.cfg
+        self.cfg = dataclasses.replace(old, **{f: getattr(new, f) for f in self.RELOADABLE})
+        return [
+            f.name
+            for f in dataclasses.fields(old)
+            if f.name not in self.RELOADABLE and getattr(old, f.name) != getattr(new, f.name)
+        ]
 
     @property
     def ready(self) -> bool:
@@ -103,6 +120,8 @@ class ClusterRunner:
         h.cycles += 1
         h.last_duration = duration
         failures: dict[str, list[str]] = defaultdict(list)
+        for key in calls(self.cfg, snap.mode):
+            h.errors.setdefault(key, 0)
         for err in snap.errors:
             h.errors[(err.source, err.call)] += 1
             failures[err.source].append(f"{err.call}: {err.message}")

@@ -4,13 +4,18 @@ that did not answer is not asked again in the cycle."""
 from __future__ import annotations
 
 import logging
+import re
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from exporter import collect
+from exporter.cli import reload_config
 from exporter.concerns import REGISTRY
-from exporter.config import ConfigError, parse_config
+from exporter.config import ConfigError, load_config, parse_config
+from exporter.metrics import brokers as broker_metrics
 from exporter.metrics import health as m
 from exporter.metrics import overview
 from exporter.metrics import replication as replication_metrics
@@ -19,6 +24,7 @@ from exporter.model import Broker, ClusterSnapshot, Partition, SourceError, Topi
 from exporter.outages import CLUSTER, SUMMARY_EVERY_SECONDS, OutageLog
 from exporter.runner import ClusterRunner
 from exporter.sources.recorder import CycleRecorder
+from tests.unit.snapshots import brokers
 
 
 def test_an_outage_is_one_line_down_a_summary_every_few_minutes_and_one_line_up(
@@ -151,3 +157,63 @@ def test_a_slow_heavy_call_does_not_mark_its_broker_unresponsive() -> None:
     assert rec.call("kafka_admin", "describe_log_dirs", slow, broker=1, heavy=True) is None
     assert rec.unresponsive == set()
     assert rec.call("kafka_admin", "list_offsets", lambda: 42, broker=1) == 42
+
+
+def test_sighup_retires_a_broker_from_the_policy_without_a_restart(
+    tmp_path: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The seed's drain: broker 3 is decommissioned; editing expected_brokers and sending SIGHUP stops it being
+    reported missing at the next cycle, while a broken edit changes nothing and says why."""
+    path = tmp_path / "config.yaml"
+
+    def write(expected: str, interval: int = 10) -> None:
+        path.write_text(
+            "clusters:\n  - name: c\n    bootstrap_servers: 127.0.0.1:1\n"
+            f"    collection: {{interval_seconds: {interval}}}\n    policy: {{expected_brokers: {expected}}}\n"
+        )
+
+    write("[1, 2, 3]")
+    cfg = load_config(str(path))
+    r = ClusterRunner(cfg.clusters[0])
+    snap = ClusterSnapshot(taken_at=time.time(), brokers=brokers([1, 2]), topics=())
+    try:
+        assert r.render(snap).value(broker_metrics.BROKER_MISSING, broker_id=3) == 1
+        write("[1, 2")  # a typo: nothing changes
+        with caplog.at_level(logging.INFO, logger="exporter"):
+            reload_config(str(path), {"c": r})
+        assert "config reload:" in caplog.text and "still running the previous config" in caplog.text
+        assert r.render(snap).value(broker_metrics.BROKER_MISSING, broker_id=3) == 1
+        write("[1, 2]", interval=30)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="exporter"):
+            reload_config(str(path), {"c": r})
+        assert r.render(snap).value(broker_metrics.BROKER_MISSING, broker_id=3) is None
+        assert r.cfg.collection.interval_seconds == 10  # held by the collector: a restart applies it
+        assert "changes to collection take effect at the next restart" in caplog.text
+    finally:
+        r.close()
+
+
+def test_every_call_the_sources_make_has_an_error_counter_from_the_start() -> None:
+    """increase() over a counter that appears at its first failure misses that failure (an alert once said 1
+    failed call where 4 had failed): each counter the exporter can raise exists at 0 from the first cycle."""
+    named = set()
+    for path in Path(collect.__file__).parent.joinpath("sources").glob("*.py"):
+        src = path.read_text()
+        named |= set(re.findall(r'rec\.(?:call|error)\(\w+, "(\w+)"', src))
+        named |= set(re.findall(r'_parallel\(rec, \w+, "(\w+)"', src))
+    known = {"metadata", *collect.KAFKA_CALLS, *collect.LAG_CALLS, *collect.KRAFT_CALLS, *collect.ZOOKEEPER_CALLS}
+    assert named and named <= known, named - known
+
+    cfg = parse_config(
+        {"clusters": [{"bootstrap_servers": "127.0.0.1:1", "zookeeper": {"connect": "127.0.0.1:2"}}]}
+    ).clusters[0]
+    r = ClusterRunner(cfg)
+    try:
+        r._account(ClusterSnapshot(taken_at=time.time(), mode="zookeeper"), 0.1)
+        s = m.health_samples(r.health, m.build_info_labels())
+        assert s.value(m.ERRORS, source="kafka_admin", call="list_offsets") == 0
+        assert s.value(m.ERRORS, source="zookeeper", call="get_controller") == 0
+        assert s.value(m.ERRORS, source="kafka_admin", call="describe_quorum") is None  # KRaft only
+    finally:
+        r.close()
