@@ -382,6 +382,58 @@ def _partition_state_panel(b: Board, width: int = 12) -> None:
     )
 
 
+def _safe_to_stop_row(b: Board) -> None:
+    """What the seed's team checked by hand before each step: would stopping this broker now stop writes?"""
+    b.row("Is it safe to stop a broker now?")
+    b.table(
+        "Per broker: what stopping it now would do",
+        "For each live broker: partitions that would go offline or under min.insync.replicas (acks=all writes "
+        "fail) if it stopped now, simulated from the current ISRs; its replicas and the partitions it leads (its "
+        "leaders move when it stops). Safe to stop: both loss columns 0.",
+        "none",
+        [
+            Query(f"max by (broker_id) (kafka_broker_loss_offline_partitions{{{C}}})"),
+            Query(f"max by (broker_id) (kafka_broker_loss_under_min_isr_partitions{{{C}}})"),
+            Query(f"max by (broker_id) (kafka_broker_replicas{{{C}}})"),
+            Query(f"max by (broker_id) (kafka_broker_leaders{{{C}}})"),
+        ],
+        columns={
+            "Value #A": "would go offline",
+            "Value #B": "would fall under min ISR",
+            "Value #C": "replicas",
+            "Value #D": "leads",
+        },
+        width=12,
+    )
+    b.stat(
+        "Topics any restart blocks",
+        "Topics with partitions whose replication factor is not above min.insync.replicas: stopping any broker "
+        "holding one makes acks=all writes fail (alert KafkaTopicReplicationFactorNotAboveMinIsr).",
+        "short",
+        [Query(f"count(max by (topic) (kafka_topic_replication_factor_not_above_min_isr{{{C}}}) == 1) or vector(0)")],
+        width=4,
+        red_at=1,
+    )
+    b.stat(
+        "Non-preferred leaders",
+        "Partitions led by a replica other than the preferred one: after restarts, until a preferred leader "
+        "election (kafka-leader-election --election-type PREFERRED) or auto.leader.rebalance moves them back.",
+        "short",
+        [Query(f"sum(max by (topic) (kafka_topic_non_preferred_leader_partitions{{{C}}})) or vector(0)")],
+        width=4,
+        yellow_at=1,
+    )
+    b.stat(
+        "Rack-collocated partitions",
+        "Partitions with two or more replicas in one rack although racks enough exist: losing that rack costs "
+        "them more than one replica (clusters with racks; absent without).",
+        "short",
+        [Query(f"sum(max by (topic) (kafka_topic_rack_collocated_partitions{{{C}}}))", presence="event")],
+        width=4,
+        yellow_at=1,
+    )
+
+
 def _controller_panels(b: Board) -> None:
     b.state_timeline(
         "Active controller",
@@ -619,6 +671,8 @@ def migration() -> Board:
         ],
         columns={"Value #A": "release", "Value #B": "inter.broker.protocol"},
     )
+
+    _safe_to_stop_row(b)
 
     b.row("Reassignments")
     b.timeseries(
@@ -867,18 +921,20 @@ def consumer_lag() -> Board:
     )
     b.timeseries(
         "Produced vs consumed",
-        "Messages per second written to the topic (high watermark) and committed by each group.",
+        "Messages per second written to the topic (high watermark) and committed by each group: the slope of "
+        "those gauges (deriv), never below 0. Not rate(): it reads a group that rewinds its offsets as a counter "
+        "reset, a huge false spike of consumption.",
         "cps",
         [
             Query(
                 f"sum by (topic) (max by (topic, partition) "
-                f'(rate(kafka_partition_high_watermark{{{C}, topic=~"$topic"}}[$__rate_interval])))',
+                f'(clamp_min(deriv(kafka_partition_high_watermark{{{C}, topic=~"$topic"}}[$__rate_interval]), 0)))',
                 "produced {{topic}}",
                 "configured",
             ),
             Query(
                 f"sum by (group, topic) (max by (group, topic, partition) "
-                f"(rate(kafka_consumer_group_committed_offset{{{gt}}}[$__rate_interval])))",
+                f"(clamp_min(deriv(kafka_consumer_group_committed_offset{{{gt}}}[$__rate_interval]), 0)))",
                 "consumed {{group}} / {{topic}}",
                 "configured",
             ),

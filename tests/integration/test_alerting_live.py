@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import socket
 import subprocess
@@ -35,7 +36,8 @@ from kafka.admin import NewTopic as KNewTopic
 from dashboards import generate
 from harness.cluster import Cluster, ZkCluster
 from harness.tools import die_with_parent_preexec
-from tests.integration.scrape import cluster_config, running_exporter
+from tests.integration.scrape import Series, cluster_config, one, running_exporter
+from tests.integration.test_migration import reassign
 
 pytestmark = pytest.mark.cluster
 
@@ -102,14 +104,14 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float, w
 # --- configuration derived from the shipped files -------------------------------------------------------
 
 
-def rules_for_test(tmp: Path) -> Path:
-    """The shipped rules with every `for:` set to FOR; nothing else changes."""
+def rules_for_test(tmp: Path, for_: str = FOR) -> Path:
+    """The shipped rules with every `for:` set to `for_`; nothing else changes."""
     shipped = yaml.safe_load(RULES.read_text())
     rules = yaml.safe_load(RULES.read_text())
     for group in rules["groups"]:
         for rule in group["rules"]:
             if "alert" in rule:
-                rule["for"] = FOR
+                rule["for"] = for_
     for g_shipped, g_test in zip(shipped["groups"], rules["groups"], strict=True):
         for r_shipped, r_test in zip(g_shipped["rules"], g_test["rules"], strict=True):
             assert {k: v for k, v in r_test.items() if k != "for"} == {k: v for k, v in r_shipped.items() if k != "for"}
@@ -287,36 +289,20 @@ def shipped_annotation(alert: str) -> dict[str, Any]:
 # --- the test -------------------------------------------------------------------------------------------
 
 
-@pytest.mark.timeout(420)
-@pytest.mark.parametrize("mode", ["zookeeper", "kraft"])
-async def test_broker_loss_pages_through_alertmanager_and_resolves(
-    mode: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    cluster: Cluster = request.getfixturevalue("zk_cluster" if mode == "zookeeper" else "kraft_cluster")
-    started = time.monotonic()
-    suffix = uuid.uuid4().hex[:6]
-    rf2 = f"alerts-rf2-{suffix}"  # RF 2 = min ISR 2 on brokers 1 and 2: losing 2 stops acks=all writes
-    rf3 = f"alerts-rf3-{suffix}"  # RF 3, min ISR 2: losing 2 leaves it at min ISR, one loss from refusing
-    rf1 = f"alerts-rf1-{suffix}"  # RF 1 = min ISR 1 on broker 3: "at min ISR" by Kafka's definition, forever
-    create_assigned(
-        cluster.bootstrap_servers,
-        {rf2: ([[1, 2], [2, 1]], 2), rf3: ([[1, 2, 3], [2, 3, 1], [3, 1, 2]], 2), rf1: ([[3]], 1)},
-    )
-    await asyncio.to_thread(produce_and_commit, cluster, rf3, 3)
-
-    zookeeper = {"zookeeper": {"connect": cluster.zk_connect}} if isinstance(cluster, ZkCluster) else {}
-    cfg = cluster_config(cluster.bootstrap_servers, 1.0, policy={"expected_brokers": [1, 2, 3]}, **zookeeper)
+@contextlib.asynccontextmanager
+async def alerting_stack(tmp_path: Path, exporter_url: str, for_: str = FOR) -> AsyncIterator[tuple[Api, Webhook]]:
+    """A real Prometheus (the shipped rules, every for: set to `for_`) scraping the exporter at `exporter_url`,
+    and a real Alertmanager (the example's routes and inhibitions) delivering to a webhook; their log tails are
+    printed when the body fails."""
     prom_port, am_port = free_port(), free_port()
-    prometheus_url, alertmanager_url = f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}"
     async with (
-        running_exporter(cfg) as exp,
         webhook_server() as hook,
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session,
     ):
         am_config, receivers = alertmanager_config(tmp_path, hook.url)
         assert receivers == {"kafka-pager", "kafka-team", "kafka-info"}
         prom_config = prometheus_config(
-            tmp_path, rules_for_test(tmp_path), urlsplit(exp.url).netloc, f"127.0.0.1:{am_port}"
+            tmp_path, rules_for_test(tmp_path, for_), urlsplit(exporter_url).netloc, f"127.0.0.1:{am_port}"
         )
         with (
             daemon(
@@ -342,21 +328,45 @@ async def test_broker_loss_pages_through_alertmanager_and_resolves(
                 tmp_path / "prometheus.log",
             ) as prom_proc,
         ):
-            api = Api(session, prometheus_url, alertmanager_url)
+            api = Api(session, f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}")
             try:
-                await run_scenario(api, hook, cluster, rf1=rf1, rf2=rf2, rf3=rf3)
+                for base in (api.prometheus, api.alertmanager):
+                    await eventually(functools.partial(api.ready, base), 60, f"{base} ready")
+                yield api, hook
             except BaseException:
                 for name, proc in (("prometheus", prom_proc), ("alertmanager", am_proc)):
                     log = (tmp_path / f"{name}.log").read_text()[-3000:]
                     print(f"--- {name} (exit code {proc.poll()}) log tail:\n{log}")
                 raise
+
+
+@pytest.mark.timeout(420)
+@pytest.mark.parametrize("mode", ["zookeeper", "kraft"])
+async def test_broker_loss_pages_through_alertmanager_and_resolves(
+    mode: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    cluster: Cluster = request.getfixturevalue("zk_cluster" if mode == "zookeeper" else "kraft_cluster")
+    started = time.monotonic()
+    suffix = uuid.uuid4().hex[:6]
+    rf2 = f"alerts-rf2-{suffix}"  # RF 2 = min ISR 2 on brokers 1 and 2: losing 2 stops acks=all writes
+    rf3 = f"alerts-rf3-{suffix}"  # RF 3, min ISR 2: losing 2 leaves it at min ISR, one loss from refusing
+    rf1 = f"alerts-rf1-{suffix}"  # RF 1 = min ISR 1 on broker 3: "at min ISR" by Kafka's definition, forever
+    create_assigned(
+        cluster.bootstrap_servers,
+        {rf2: ([[1, 2], [2, 1]], 2), rf3: ([[1, 2, 3], [2, 3, 1], [3, 1, 2]], 2), rf1: ([[3]], 1)},
+    )
+    await asyncio.to_thread(produce_and_commit, cluster, rf3, 3)
+
+    zookeeper = {"zookeeper": {"connect": cluster.zk_connect}} if isinstance(cluster, ZkCluster) else {}
+    # Broker 4 is expected but gone and holds nothing: a broker drained and decommissioned, not yet retired from
+    # the policy (the seed's brokers 1001-1005 at the end of their migration).
+    cfg = cluster_config(cluster.bootstrap_servers, 1.0, policy={"expected_brokers": [1, 2, 3, 4]}, **zookeeper)
+    async with running_exporter(cfg) as exp, alerting_stack(tmp_path, exp.url) as (api, hook):
+        await run_scenario(api, hook, cluster, rf1=rf1, rf2=rf2, rf3=rf3)
     print(f"alerting live test took {time.monotonic() - started:.0f}s")
 
 
 async def run_scenario(api: Api, hook: Webhook, cluster: Cluster, *, rf1: str, rf2: str, rf3: str) -> None:
-    for base in (api.prometheus, api.alertmanager):
-        await eventually(functools.partial(api.ready, base), 60, f"{base} ready")
-
     async def healthy() -> bool:
         brokers = await api.query(f'kafka_brokers{{cluster="{CLUSTER}"}}')
         urp = await api.query(f'kafka_topic_under_replicated_partitions{{cluster="{CLUSTER}", topic=~"{rf2}|{rf3}"}}')
@@ -402,6 +412,21 @@ async def run_scenario(api: Api, hook: Webhook, cluster: Cluster, *, rf1: str, r
         f"Topic {rf1} in Kafka cluster {CLUSTER} has partitions with fewer replicas than the replication factor "
         "the policy wants (3): replication factor minus desired is -2."
     )
+
+    # A planned drain does not page: the drained broker warns the team, and KafkaBrokerMissing stays quiet.
+    receiver, alert = await eventually(
+        lambda: _delivered(hook, "firing", alertname="KafkaBrokerMissingDrained", broker_id="4"),
+        30,
+        "KafkaBrokerMissingDrained for the drained broker 4 delivered",
+    )
+    assert receiver == "kafka-team" and alert["labels"]["severity"] == "warning"
+    # RF 2 = min ISR 2: any restart blocks acks=all writes to it, and the rule says so on real data.
+    assert await eventually(
+        lambda: _first(api.alerts("KafkaTopicReplicationFactorNotAboveMinIsr"), topic=rf2),
+        30,
+        f"KafkaTopicReplicationFactorNotAboveMinIsr for {rf2}",
+    )
+    assert not [a for a in await api.alerts("KafkaTopicReplicationFactorNotAboveMinIsr") if a["labels"]["topic"] == rf3]
 
     # --- SIGKILL broker 2 ---
     killed = time.monotonic()
@@ -479,6 +504,8 @@ async def run_scenario(api: Api, hook: Webhook, cluster: Cluster, *, rf1: str, r
     )
     assert not await api.alerts("KafkaBrokerMissing")
     assert not [a for a in await api.alerts("KafkaUnderMinIsrPartitions") if a["labels"]["topic"] == rf2]
+    # The drained broker never paged, not even pending, over the whole test.
+    assert not await api.query('count_over_time(ALERTS{alertname="KafkaBrokerMissing", broker_id="4"}[10m])')
 
 
 async def check_dashboard_queries(api: Api) -> None:
@@ -509,3 +536,82 @@ async def _inhibited(api: Api, name: str, topic: str) -> dict[str, Any] | None:
         if a["labels"].get("topic") == topic and a["status"]["state"] == "suppressed":
             return a
     return None
+
+
+# --- The seed's migration, watched by the shipped rules -----------------------------------------------------
+MIGRATION_FOR = "15s"  # every rule's for: here: far shorter than shipped (1-15 min), so stricter than production
+
+
+def all_partitions(cluster: Cluster) -> list[tuple[str, int]]:
+    """Every partition, internal topics included: a drain that forgets __consumer_offsets is no drain."""
+    md = cluster.admin_client().list_topics(timeout=10)
+    return sorted((t, p) for t, tmd in md.topics.items() for p in tmd.partitions)
+
+
+@pytest.mark.timeout(480)
+async def test_the_seeds_migration_never_pages(cluster_factory: Any, tmp_path: Path) -> None:
+    """Brokers 1001-1003 (RF 3, min ISR 2) replaced by 0-2 as the seed's team did it: add the new brokers, move
+    every partition in three steps that keep two replicas on brokers that hold the data, stop the old brokers,
+    retire them from the policy (SIGHUP's reload). Prometheus evaluates the shipped rules with every for: at 15 s;
+    no critical alert may fire at any moment; the drained brokers warn until they are retired."""
+    cluster: ZkCluster = cluster_factory("zookeeper", [1001, 1002, 1003])
+    bs = cluster.bootstrap_servers
+    create_assigned(bs, {t: ([[1001, 1002, 1003], [1002, 1003, 1001]], 2) for t in ("m-orders", "m-prices")})
+    await asyncio.to_thread(produce_and_commit, cluster, "m-orders", 2)  # a group: __consumer_offsets exists
+    old, new = [1001, 1002, 1003], [0, 1, 2]
+    policy = {"replication_factor": 3, "min_insync_replicas": 2, "expected_brokers": old}
+    cfg = cluster_config(bs, 1.0, policy=policy, zookeeper={"connect": cluster.zk_connect})
+    started = time.monotonic()
+    async with (
+        running_exporter(cfg) as exp,
+        alerting_stack(tmp_path, exp.url, MIGRATION_FOR) as (api, hook),
+    ):
+        for b in new:
+            await asyncio.to_thread(cluster.add_broker, b)
+        # The team adds the new brokers to the policy and reloads (KafkaBrokerUnexpected, info, until then).
+        exp.runner.reload(
+            dataclasses.replace(cfg, policy=cluster_config(bs, policy=policy | {"expected_brokers": old + new}).policy)
+        )
+        await exp.wait_for(lambda s: one(s, "kafka_brokers") == 6, 60, "six live brokers")
+        for step, target in enumerate(([0, 1003, 1002], [0, 1, 1003], [0, 1, 2]), 1):
+            plan = dict.fromkeys(await asyncio.to_thread(all_partitions, cluster), target)
+            await asyncio.to_thread(reassign, cluster, tmp_path, plan)
+
+            def moved(s: Series, target: list[int] = target, n: int = len(plan)) -> bool:
+                held = {b: one(s, "kafka_broker_replicas", broker_id=str(b)) or 0 for b in old + new}
+                return one(s, "kafka_reassignment_partitions") == 0 and held == {
+                    b: (n if b in target else 0) for b in held
+                }
+
+            await exp.wait_for(moved, 120, f"step {step}: every partition on {target}")
+        for b in old:
+            await asyncio.to_thread(cluster.stop_broker, b)  # controlled shutdown, as in a decommission
+        drained = [
+            await eventually(
+                functools.partial(_firing, api, "KafkaBrokerMissingDrained", broker_id=str(b)),
+                90,
+                f"KafkaBrokerMissingDrained for {b}",
+            )
+            for b in old
+        ]
+        assert all(a["labels"]["severity"] == "warning" for a in drained)
+        retired = cluster_config(bs, policy=policy | {"expected_brokers": new}).policy
+        exp.runner.reload(dataclasses.replace(cfg, policy=retired))  # retire them
+        await eventually(
+            functools.partial(_none, "KafkaBrokerMissingDrained", api), 60, "the drained brokers retired: no alert"
+        )
+        fired = await api.query('count by (alertname, severity) (count_over_time(ALERTS{alertstate="firing"}[15m]))')
+        seen = sorted((a["metric"]["alertname"], a["metric"]["severity"]) for a in fired)
+        took = time.monotonic() - started
+        print(f"\nthe seed's migration in {took:.0f}s, for: {MIGRATION_FOR}; alerts that fired: {seen}")
+        assert not [a for a in seen if a[1] == "critical"], seen
+        assert not [r for r, _ in hook.received if r == "kafka-pager"], "nothing was paged"
+        assert ("KafkaBrokerMissingDrained", "warning") in seen
+
+
+async def _none(name: str, api: Api) -> bool:
+    return not await api.alerts(name)
+
+
+async def _firing(api: Api, name: str, **labels: str) -> dict[str, Any] | None:
+    return await _first(api.alerts(name), **labels)
