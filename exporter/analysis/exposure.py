@@ -142,11 +142,11 @@ class _LossModel:
 
 def loss_exposure(snap: ClusterSnapshot, policy: PolicyConfig, group: str, lost: Iterable[int]) -> Exposure | None:
     """Exposure to losing the brokers in `lost` at once; None when topics or live brokers were not read."""
-    model = _model(snap, policy)
+    model = loss_model(snap, policy)
     return None if model is None else model.exposure(group, lost)
 
 
-def _model(snap: ClusterSnapshot, policy: PolicyConfig) -> _LossModel | None:
+def loss_model(snap: ClusterSnapshot, policy: PolicyConfig) -> _LossModel | None:
     live = live_broker_ids(snap)
     if live is None or snap.topics is None:
         return None
@@ -160,7 +160,7 @@ def _single_brokers(snap: ClusterSnapshot) -> dict[str, tuple[int, ...]]:
 def all_exposure(snap: ClusterSnapshot, policy: PolicyConfig) -> tuple[list[Exposure], list[Exposure]]:
     """Exposure to losing each rack (every live broker in it at once) and each single live broker, sharing
     one pass over the partitions. Both empty when topics or live brokers were not read."""
-    model = _model(snap, policy)
+    model = loss_model(snap, policy)
     if model is None:
         return [], []
     racks = [model.exposure(g, ids) for g, ids in rack_groups(snap.brokers or ()).items()]
@@ -170,11 +170,11 @@ def all_exposure(snap: ClusterSnapshot, policy: PolicyConfig) -> tuple[list[Expo
 
 def rack_exposure(snap: ClusterSnapshot, policy: PolicyConfig) -> list[Exposure]:
     """Exposure to losing each rack (every live broker in it) at once."""
-    model = _model(snap, policy)
+    model = loss_model(snap, policy)
     return [] if model is None else [model.exposure(g, ids) for g, ids in rack_groups(snap.brokers or ()).items()]
 
 
 def broker_exposure(snap: ClusterSnapshot, policy: PolicyConfig) -> list[Exposure]:
     """Exposure to losing each single live broker."""
-    model = _model(snap, policy)
+    model = loss_model(snap, policy)
     return [] if model is None else [model.exposure(g, ids) for g, ids in _single_brokers(snap).items()]

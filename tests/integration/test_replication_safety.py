@@ -35,8 +35,9 @@ STATE_FLAGS = {
 Partitions = set[tuple[str, int]]
 
 
-def produce_one(bootstrap: str, topic: str, acks: str = "all") -> KafkaError | None:
-    """Write one record with retries off, so a refused write fails at once with Kafka's own error."""
+def produce_one(bootstrap: str, topic: str, acks: str = "all", partition: int = -1) -> KafkaError | None:
+    """Write one record (to `partition`, -1: any) with retries off, so a refused write fails at once with Kafka's
+    own error."""
     p = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -47,7 +48,7 @@ def produce_one(bootstrap: str, topic: str, acks: str = "all") -> KafkaError | N
         }
     )
     result: list[KafkaError | None] = []
-    p.produce(topic, b"x", on_delivery=lambda err, _msg: result.append(err))
+    p.produce(topic, b"x", partition=partition, on_delivery=lambda err, _msg: result.append(err))
     p.flush(30)
     assert result, f"no delivery report for {topic}"
     return result[0]
