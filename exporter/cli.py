@@ -5,17 +5,22 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from aiohttp import web
 
 from exporter import __version__
+from exporter.analysis.gate import GateError, StopVerdict, brokers_of, stop_verdict
+from exporter.analysis.rf_plan import RfPlan, plan_replication_factor
 from exporter.analysis.violations import Violation, violations
 from exporter.collect import ClusterCollector
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import ClusterConfig, Config, ConfigError, load_config
+from exporter.model import ClusterSnapshot
 from exporter.runner import ClusterRunner
 from exporter.server import make_app
 
@@ -43,6 +48,28 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("--config", "-c", help="YAML config file (see README)")
     check.add_argument("--cluster", help="check only this cluster (default: all configured)")
+    stop = check.add_mutually_exclusive_group()
+    stop.add_argument(
+        "--stop-broker",
+        type=int,
+        metavar="ID",
+        help="instead: exit 0 if stopping this broker now leaves every partition writable with acks=all, else 1 "
+        "listing the partitions that would not be (for scripts that restart brokers one at a time)",
+    )
+    stop.add_argument("--stop-rack", metavar="NAME", help="the same for every live broker of a rack (a zone)")
+    plan = sub.add_parser(
+        "plan", help="print a reassignment plan for Kafka's kafka-reassign-partitions (never runs it)"
+    )
+    kind = plan.add_subparsers(dest="plan", required=True)
+    rf = kind.add_parser(
+        "replication-factor",
+        help="bring every topic whose RF differs from the policy to it: JSON on stdout, a summary on stderr",
+    )
+    rf.add_argument("--config", "-c", help="YAML config file (see README)")
+    rf.add_argument("--cluster", help="the cluster to plan for (required when several are configured)")
+    rf.add_argument("--topics", nargs="+", default=(), metavar="REGEX", help="only topics whose whole name matches")
+    rf.add_argument("--batch-size", type=int, metavar="N", help="at most N partitions per reassignment file")
+    rf.add_argument("--output-dir", metavar="DIR", help="write plan-001.json, ... there instead of stdout")
     return p
 
 
@@ -117,6 +144,112 @@ async def serve(cfg: Config, listen: str, path: str | None = None) -> None:
         os._exit(0)
 
 
+def run_gate(cfg: Config, only: str | None, broker: int | None, rack: str | None) -> int:
+    """check --stop-broker / --stop-rack: one collection, then the verdict. Exit 0 safe, 1 not, 2 cannot tell."""
+    got = collect_one(cfg, only)
+    if got is None:
+        return 2
+    c, snap = got
+    try:
+        target, brokers = brokers_of(snap, broker=broker, rack=rack)
+        v = stop_verdict(snap, c.policy, target, brokers)
+    except GateError as e:
+        reason = "; ".join(f"{err.call}: {err.message}" for err in snap.errors[:3])
+        print(f"error: cluster {c.name}: {e}" + (f" ({reason})" if reason else ""), file=sys.stderr)
+        return 2
+    print(format_verdict(c.name, v))
+    if v.min_isr_unknown:
+        return 2
+    return 0 if v.safe else 1
+
+
+def format_verdict(cluster: str, v: StopVerdict) -> str:
+    head = f"cluster {cluster}: stopping {v.target} (brokers {', '.join(map(str, v.brokers))}) now"
+    if v.min_isr_unknown:
+        return f"{head}: cannot tell: min.insync.replicas of some topics was not read (see the log); do not stop"
+    if v.safe:
+        return f"{head}: SAFE: every partition stays writable with acks=all"
+    rows = [
+        *((t, p, "would go offline (no in-sync replica left to lead)") for t, p in v.would_go_offline),
+        *((t, p, "would fall under min.insync.replicas (acks=all writes fail)") for t, p in v.would_go_under_min_isr),
+        *((t, p, "already offline or under min.insync.replicas") for t, p in v.already_unwritable),
+    ]
+    n = len(v.would_go_offline) + len(v.would_go_under_min_isr)
+    lines = [
+        f"{head}: NOT SAFE: {n} partitions would stop taking acks=all writes, {len(v.already_unwritable)} already do"
+    ]
+    width = max(len(t) for t, _, _ in rows)
+    lines += [f"  {t.ljust(width)}  {p:>4}  {why}" for t, p, why in rows]
+    return "\n".join(lines)
+
+
+def collect_one(cfg: Config, only: str | None) -> tuple[ClusterConfig, ClusterSnapshot] | None:
+    """One collection of the one cluster a command is about; None (with the error printed) if it cannot be read."""
+    clusters = [c for c in cfg.clusters if only is None or c.name == only]
+    if len(clusters) != 1:
+        names = ", ".join(c.name for c in cfg.clusters)
+        print(f"error: name one cluster with --cluster (configured: {names})", file=sys.stderr)
+        return None
+    c = clusters[0]
+    try:
+        collector = ClusterCollector(c)
+    except ValueError as e:
+        print(f"error: clusters.client: {e}", file=sys.stderr)
+        return None
+    try:
+        snap = collector.collect()
+    finally:
+        collector.close()
+    if snap.brokers is None or snap.topics is None:
+        reason = "; ".join(f"{err.call}: {err.message}" for err in snap.errors[:3]) or "no answer"
+        print(f"error: cluster {c.name} could not be read: {reason}", file=sys.stderr)
+        return None
+    return c, snap
+
+
+def run_plan_rf(cfg: Config, args: argparse.Namespace) -> int:
+    got = collect_one(cfg, args.cluster)
+    if got is None:
+        return 2
+    c, snap = got
+    if args.batch_size is not None and args.batch_size < 1:
+        print("error: --batch-size must be 1 or more", file=sys.stderr)
+        return 2
+    plan = plan_replication_factor(snap, c.policy, args.topics)
+    docs = plan.batches(args.batch_size)
+    if args.output_dir:
+        out = Path(args.output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for i, doc in enumerate(docs, 1):
+            (out / f"plan-{i:03d}.json").write_text(json.dumps(doc, indent=1) + "\n")
+    elif len(docs) > 1:
+        print("error: --batch-size makes several files: give --output-dir", file=sys.stderr)
+        return 2
+    else:
+        print(json.dumps(docs[0]))
+    print(rf_summary(c.name, plan, len(docs)), file=sys.stderr)
+    return 0
+
+
+def rf_summary(cluster: str, plan: RfPlan, files: int) -> str:
+    ids = sorted(set(plan.replicas_before) | set(plan.replicas_after))
+    lines = [f"cluster {cluster}: {len(plan.moves)} partitions change, in {files} reassignment file(s)"]
+    lines.append("  broker  replicas before -> after  preferred leaders before -> after  bytes to copy in")
+    for b in ids:
+        lines.append(
+            f"  {b:>6}  {plan.replicas_before[b]:>7} -> {plan.replicas_after[b]:<7}"
+            f"  {plan.leaders_before[b]:>17} -> {plan.leaders_after[b]:<15}  {plan.bytes_to[b]}"
+        )
+    if plan.unknown_size:
+        lines.append(f"  {plan.unknown_size} added replicas have no size (their log dirs were not read)")
+    lines += [f"  note: {n}" for n in plan.notes]
+    lines.append(
+        "  apply with kafka-reassign-partitions --execute --throttle BYTES_PER_SECOND, then "
+        "kafka-leader-election --election-type PREFERRED for the leaders"
+    )
+    return "\n".join(lines)
+
+
 def run_check(cfg: Config, only: str | None) -> int:
     clusters = [c for c in cfg.clusters if only is None or c.name == only]
     if not clusters:
@@ -175,9 +308,14 @@ def main(argv: list[str] | None = None) -> int:
     if cfg.log_level != "debug":
         for name in CLIENT_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)
+    if args.command == "plan":
+        logging.getLogger("exporter").setLevel(logging.ERROR)
+        return run_plan_rf(cfg, args)
     if args.command == "check":
         # One collection: the table says what failed.
         logging.getLogger("exporter").setLevel(logging.ERROR)
+        if args.stop_broker is not None or args.stop_rack is not None:
+            return run_gate(cfg, args.cluster, args.stop_broker, args.stop_rack)
         return run_check(cfg, args.cluster)
     try:
         asyncio.run(serve(cfg, args.listen or cfg.web.listen_address, args.config))

@@ -8,4 +8,4 @@ PY=.venv/bin/python
 echo "== ruff"; $PY -m ruff check . && $PY -m ruff format --check .
 echo "== mypy"; $PY -m mypy
 echo "== docs"; $PY -m exporter.docs --check
-echo "== pytest"; exec $PY -m pytest "$@"
+echo "== pytest"; exec $PY -m pytest --durations=15 "$@"  # the slowest tests: the suite must stay under 30 min
