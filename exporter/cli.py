@@ -11,10 +11,12 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from exporter import __version__
+from exporter.analysis.drain_plan import plan_drain
 from exporter.analysis.gate import GateError, StopVerdict, brokers_of, stop_verdict
 from exporter.analysis.rf_plan import RfPlan, plan_replication_factor
 from exporter.analysis.violations import Violation, violations
@@ -26,9 +28,19 @@ from exporter.server import make_app
 
 log = logging.getLogger("exporter")
 SHUTDOWN_WAIT_SECONDS = 1.0
+DEFAULT_THROTTLE = 10_000_000  # bytes/s per receiving broker, for `plan drain`'s duration estimates
 # The client libraries' own loggers: they log every retry and reconnect, which reach us as recorded errors
 # (counted, and logged once per outage); their chatter is shown only at log_level: debug.
 CLIENT_LOGGERS = ("kafka", "librdkafka", "kazoo")
+
+
+def _one_shot(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
+    """A command that collects once: --config, and --cluster (required by those about one cluster when several
+    are configured)."""
+    q: argparse.ArgumentParser = sub.add_parser(name, help=help)
+    q.add_argument("--config", "-c", help="YAML config file (see README)")
+    q.add_argument("--cluster", help="the cluster (default for check: all configured; else the only one)")
+    return q
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,13 +53,12 @@ def _parser() -> argparse.ArgumentParser:
     for q in (p, run):
         q.add_argument("--config", "-c", help="YAML config file (see README)")
         q.add_argument("--listen", help="host:port to listen on; overrides web.listen_address")
-    check = sub.add_parser(
+    check = _one_shot(
+        sub,
         "check",
-        help="collect once and print every policy violation and at-risk partition; "
+        "collect once and print every policy violation and at-risk partition; "
         "exit 1 if there is any, 0 if clean, 2 on error",
     )
-    check.add_argument("--config", "-c", help="YAML config file (see README)")
-    check.add_argument("--cluster", help="check only this cluster (default: all configured)")
     stop = check.add_mutually_exclusive_group()
     stop.add_argument(
         "--stop-broker",
@@ -61,15 +72,26 @@ def _parser() -> argparse.ArgumentParser:
         "plan", help="print a reassignment plan for Kafka's kafka-reassign-partitions (never runs it)"
     )
     kind = plan.add_subparsers(dest="plan", required=True)
-    rf = kind.add_parser(
+    rf = _one_shot(
+        kind,
         "replication-factor",
-        help="bring every topic whose RF differs from the policy to it: JSON on stdout, a summary on stderr",
+        "bring every topic whose RF differs from the policy to it: JSON on stdout, a summary on stderr",
     )
-    rf.add_argument("--config", "-c", help="YAML config file (see README)")
-    rf.add_argument("--cluster", help="the cluster to plan for (required when several are configured)")
     rf.add_argument("--topics", nargs="+", default=(), metavar="REGEX", help="only topics whose whole name matches")
     rf.add_argument("--batch-size", type=int, metavar="N", help="at most N partitions per reassignment file")
     rf.add_argument("--output-dir", metavar="DIR", help="write plan-001.json, ... there instead of stdout")
+    drain = _one_shot(
+        kind,
+        "drain",
+        "move every replica off some brokers onto others in steps that keep min.insync.replicas replicas on "
+        "brokers holding the data: one reassignment file per step",
+    )
+    drain.add_argument("--from", dest="drained", required=True, metavar="IDS", help="brokers to empty, e.g. 1001,1002")
+    drain.add_argument("--to", dest="targets", required=True, metavar="IDS", help="brokers to move to, e.g. 0,1,2")
+    drain.add_argument("--output-dir", required=True, metavar="DIR", help="where drain-step-1.json, ... go")
+    drain.add_argument(
+        "--throttle", type=int, default=DEFAULT_THROTTLE, metavar="BYTES_PER_S", help="for the duration estimates"
+    )
     return p
 
 
@@ -207,6 +229,52 @@ def collect_one(cfg: Config, only: str | None) -> tuple[ClusterConfig, ClusterSn
     return c, snap
 
 
+def broker_ids(text: str, flag: str) -> set[int] | None:
+    try:
+        ids = {int(x) for x in text.split(",") if x.strip()}
+    except ValueError:
+        ids = set()
+    if not ids:
+        print(f"error: {flag} wants broker ids separated by commas, e.g. 1001,1002 (got {text!r})", file=sys.stderr)
+        return None
+    return ids
+
+
+def run_plan_drain(cfg: Config, args: argparse.Namespace) -> int:
+    drained, targets = broker_ids(args.drained, "--from"), broker_ids(args.targets, "--to")
+    if drained is None or targets is None:
+        return 2
+    if drained & targets or args.throttle < 1:
+        print("error: --from and --to must not share brokers, and --throttle must be positive", file=sys.stderr)
+        return 2
+    got = collect_one(cfg, args.cluster)
+    if got is None:
+        return 2
+    c, snap = got
+    plan = plan_drain(snap, c.policy, drained, sorted(targets))
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = [f"cluster {c.name}: drain {sorted(drained)} onto {sorted(targets)} in {len(plan.steps)} steps"]
+    for i, step in enumerate(plan.steps, 1):
+        path = out / f"drain-step-{i}.json"
+        path.write_text(json.dumps(step.document(), indent=1) + "\n")
+        per = ", ".join(f"{b}: {n}" for b, n in sorted(step.bytes_to.items()))
+        lines.append(
+            f"  step {i}: {path} moves {len(step.moves)} partitions; bytes per receiving broker {{{per}}}; "
+            f"at --throttle {args.throttle} about {step.seconds_at(args.throttle):.1f} s"
+        )
+    lines.append(f"  preferred leaders after: {dict(sorted(plan.leaders_after.items()))}")
+    if plan.unknown_size:
+        lines.append(f"  {plan.unknown_size} moved replicas have no size (their log dirs were not read)")
+    lines += [f"  note: {n}" for n in plan.notes]
+    lines.append(
+        "  run each step with kafka-reassign-partitions --execute --throttle, wait for --verify to report it "
+        "complete (which also clears the throttle), check that nothing is under min ISR, then the next"
+    )
+    print("\n".join(lines), file=sys.stderr)
+    return 0
+
+
 def run_plan_rf(cfg: Config, args: argparse.Namespace) -> int:
     got = collect_one(cfg, args.cluster)
     if got is None:
@@ -310,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
             logging.getLogger(name).setLevel(logging.CRITICAL)
     if args.command == "plan":
         logging.getLogger("exporter").setLevel(logging.ERROR)
-        return run_plan_rf(cfg, args)
+        return run_plan_rf(cfg, args) if args.plan == "replication-factor" else run_plan_drain(cfg, args)
     if args.command == "check":
         # One collection: the table says what failed.
         logging.getLogger("exporter").setLevel(logging.ERROR)

@@ -93,7 +93,7 @@ def plan_replication_factor(snap: ClusterSnapshot, policy: PolicyConfig, topics:
             new = _shrink(current, want, p.leader, rack, load) if len(current) > want else list(current)
             moved = _spread(new, p.leader, rack, live, load, racks=min(want, racks_total))
             for b in moved:
-                size = _source_size(snap, p.leader, current, (t.name, p.partition))
+                size = source_size(snap, p.leader, current, (t.name, p.partition))
                 if size is None:
                     plan.unknown_size += 1
                 else:
@@ -105,7 +105,7 @@ def plan_replication_factor(snap: ClusterSnapshot, policy: PolicyConfig, topics:
                 b = min(fresh or candidates, key=lambda b: (load[b], b))
                 new.append(b)
                 load[b] += 1
-                size = _source_size(snap, p.leader, current, (t.name, p.partition))
+                size = source_size(snap, p.leader, current, (t.name, p.partition))
                 if size is None:
                     plan.unknown_size += 1
                 else:
@@ -159,7 +159,7 @@ def _spread(
     return received
 
 
-def _source_size(snap: ClusterSnapshot, leader: int | None, replicas: list[int], tp: TP) -> int | None:
+def source_size(snap: ClusterSnapshot, leader: int | None, replicas: list[int], tp: TP) -> int | None:
     """Size of the data an added replica copies: the leader's replica (else any replica's that was read)."""
     for b in [leader, *replicas]:
         if b is not None and (size := replica_bytes(snap, b, tp)) is not None:

@@ -1,12 +1,15 @@
-"""`plan replication-factor` on a real cluster: the printed plan, applied with Kafka's own tools, leaves every
-topic at the policy's replication factor, its replicas in distinct racks, and brokers evenly loaded."""
+"""The plans on a real cluster, applied with Kafka's own tools: `plan replication-factor` leaves every topic at
+the policy's replication factor, its replicas in distinct racks, and brokers evenly loaded; `plan drain` empties
+brokers without a single failed acks=all write."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -20,12 +23,15 @@ from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 from harness.cluster import ZkCluster
 from harness.tools import LEADER_ELECTION_COMMAND, REASSIGN_PARTITIONS_COMMAND, run_tool
 from tests.integration.scrape import cluster_config, one, running_exporter
+from tests.integration.test_migration import fill
+from tests.integration.test_replication_safety import create_assigned
 
 pytestmark = pytest.mark.cluster
 
 RACKS = {1: "a", 2: "a", 3: "b", 4: "b", 5: "c"}
 TOPICS = {"plan-rf1": 1, "plan-rf2": 2}  # the seed's auto-created RF-1 topics, and a half-way one
 PARTITIONS = 10
+PLAN = (sys.executable, "-m", "exporter", "plan")
 
 
 def assignment(cluster: ZkCluster) -> dict[tuple[str, int], tuple[list[int], int]]:
@@ -52,7 +58,7 @@ async def test_the_printed_plan_applied_with_kafkas_tool_reaches_the_policy(
 
     run = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "exporter", "plan", "replication-factor", "--config", str(config)],
+        [*PLAN, "replication-factor", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -101,3 +107,87 @@ async def test_the_printed_plan_applied_with_kafkas_tool_reaches_the_policy(
         for t in TOPICS:
             assert one(s, "kafka_topic_replication_factor_drift", topic=t) == 0
             assert (one(s, "kafka_topic_rack_collocated_partitions", topic=t) or 0) == 0
+
+
+async def test_the_drain_plan_applied_step_by_step_never_fails_a_write(cluster_factory: Any, tmp_path: Path) -> None:
+    """The seed's migration: brokers 1001-1003 (RF 3, min ISR 2) drained onto 0-2 with the printed steps, applied
+    one by one with Kafka's tool, while a producer writes with acks=all the whole time."""
+    cluster: ZkCluster = cluster_factory("zookeeper", [1001, 1002, 1003])
+    bs = cluster.bootstrap_servers
+    rotation = [[1001, 1002, 1003], [1002, 1003, 1001], [1003, 1001, 1002]]
+    create_assigned(bs, {"drain-a": rotation, "drain-b": rotation}, {"min.insync.replicas": "2"})
+    for t in ("drain-a", "drain-b"):
+        await asyncio.to_thread(fill, bs, t, 3, 200_000)
+    for b in (0, 1, 2):
+        await asyncio.to_thread(cluster.add_broker, b)
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"clusters": [{"name": "live", "bootstrap_servers": bs}]}))
+    out = tmp_path / "steps"
+    run = await asyncio.to_thread(
+        subprocess.run,
+        [
+            *PLAN,
+            "drain",
+            "--config",
+            str(config),
+            "--from",
+            "1001,1002,1003",
+            "--to",
+            "0,1,2",
+            "--output-dir",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    print(f"\n{run.stderr}")
+    steps = sorted(out.glob("drain-step-*.json"))
+    assert len(steps) == 3
+    # Each step copies one replica of each of the 6 partitions (200 kB each, plus record overhead), 2 per receiver.
+    per_step = re.findall(r"bytes per receiving broker \{0: (\d+), 1: (\d+), 2: (\d+)\}", run.stderr)
+    assert len(per_step) == 3 and all(400_000 <= int(n) < 420_000 for row in per_step for n in row), run.stderr
+
+    stop = threading.Event()
+    delivered, failed = Counter[str](), Counter[str]()
+
+    def write() -> None:
+        p = Producer({"bootstrap.servers": bs, "acks": "all", "linger.ms": 5, "message.timeout.ms": 60000})
+
+        def report(err: Any, _msg: Any) -> None:
+            (failed if err is not None else delivered)[str(err) if err else "ok"] += 1
+
+        while not stop.is_set():
+            for t in ("drain-a", "drain-b"):
+                for part in range(3):
+                    p.produce(t, b"w" * 200, partition=part, on_delivery=report)
+            p.poll(0.02)
+        p.flush(60)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for step in steps:
+            args = ["--bootstrap-server", bs, "--reassignment-json-file", str(step)]
+            run_tool(cluster.version, REASSIGN_PARTITIONS_COMMAND, [*args, "--execute"], timeout=120, check=True)
+            deadline = time.monotonic() + 120
+            while (
+                "in progress" in run_tool(cluster.version, REASSIGN_PARTITIONS_COMMAND, [*args, "--verify"], 120).stdout
+            ):
+                assert time.monotonic() < deadline, f"{step.name} did not complete"
+                await asyncio.sleep(1)
+    finally:
+        stop.set()
+        await asyncio.to_thread(writer.join, 90)
+    md = cluster.admin_client().list_topics(timeout=10)
+    left = {
+        (t, p)
+        for t in ("drain-a", "drain-b")
+        for p, pm in md.topics[t].partitions.items()
+        if set(pm.replicas) & {1001, 1002, 1003}
+    }
+    print(f"acks=all writes during the drain: {sum(delivered.values())} delivered, {dict(failed)} failed")
+    assert not left, left
+    assert sum(delivered.values()) > 0 and not failed, dict(failed)
