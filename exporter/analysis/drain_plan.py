@@ -65,7 +65,9 @@ def plan_drain(snap: ClusterSnapshot, policy: PolicyConfig, drained: set[int], t
     step_load: defaultdict[int, Counter[int]] = defaultdict(Counter)  # copies each receiver gets, per step
     finals: dict[TP, tuple[list[tuple[int, int]], int]] = {}  # (old, new) swaps in order, replicas replaced per step
     for t in sorted(snap.topics, key=lambda t: t.name):
-        min_isr = effective_min_isr(snap, t.name) or 1
+        min_isr = effective_min_isr(snap, t.name)
+        if min_isr is None and any(set(p.replicas) & drained for p in t.partitions):
+            plan.notes.append(f"{t.name}: min.insync.replicas was not read: planned one replica per step")
         for p in t.partitions:
             if not set(p.replicas) & drained:
                 continue
@@ -73,7 +75,7 @@ def plan_drain(snap: ClusterSnapshot, policy: PolicyConfig, drained: set[int], t
                 plan.notes.append(f"{t.name}-{p.partition}: being reassigned; left alone (run the plan again after)")
                 continue
             final = list(p.replicas)
-            per_step = max(1, len(p.replicas) - min_isr)
+            per_step = 1 if min_isr is None else max(1, len(p.replicas) - min_isr)
             # Followers first: the leader's replica is replaced last.
             order = sorted((r for r in p.replicas if r in drained), key=lambda r: (r == p.leader, r))
             swaps: list[tuple[int, int]] = []
@@ -90,7 +92,7 @@ def plan_drain(snap: ClusterSnapshot, policy: PolicyConfig, drained: set[int], t
                 load[new] += 1
                 in_step[new] += 1
                 swaps.append((old, new))
-            if len(p.replicas) <= min_isr:
+            if min_isr is not None and len(p.replicas) <= min_isr:
                 plan.notes.append(
                     f"{t.name}-{p.partition}: RF {len(p.replicas)} is not above min ISR {min_isr}: moved one replica "
                     "per step, and acks=all writes fail if a broker holding it fails meanwhile"

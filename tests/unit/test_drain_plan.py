@@ -54,3 +54,10 @@ def test_rf_not_above_min_isr_moves_one_replica_per_step_and_says_so() -> None:
     assert any("RF 2 is not above min ISR 2" in n for n in plan.notes)
     bad = plan_drain(snap, PolicyConfig(), {1001}, [7])
     assert bad.steps == [] and bad.notes == ["target brokers [7] are not live"]
+
+
+def test_unknown_min_isr_is_planned_as_carefully_as_possible() -> None:
+    snap = snapshot(brokers(OLD + NEW), [topic_of("unread", [[1001, 1002, 1003]])])  # no topic configs read
+    plan = plan_drain(snap, PolicyConfig(), set(OLD), NEW)
+    assert len(plan.steps) == 3, "one replica per step, as if min ISR were RF - 1"
+    assert plan.notes == ["unread: min.insync.replicas was not read: planned one replica per step"]
