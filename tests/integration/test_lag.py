@@ -318,7 +318,10 @@ async def test_lag_seconds_and_verdicts(kraft_cluster: Cluster) -> None:
                 truth = snap.taken_at - await asyncio.to_thread(record_time, bs, topic, p, committed)
                 print(f"partition {p}: lag seconds reported {reported}, truth {truth:.2f}")
                 assert reported is not None and abs(reported - truth) <= INTERVAL + 1
-                assert truth > WINDOW  # the stopped group has been behind for a whole window
+                # The stopped group has been behind for about a whole window: the verdict saw no commit over the
+                # window, and the record at its committed offset was written up to one collection interval after
+                # its last commit (seen in CI: 5.96 s for a 6 s window).
+                assert truth > WINDOW - INTERVAL
             topic_seconds = one(s, "kafka_consumer_group_topic_lag_seconds", group=prefix + "stopped", topic=topic)
             assert topic_seconds == max(
                 one(s, "kafka_consumer_group_lag_seconds", group=prefix + "stopped", topic=topic, partition=str(p)) or 0
