@@ -85,7 +85,12 @@ class ClusterCollector:
         def follow(point: Callable[[set[int], int | None, set[int], float], None]) -> None:
             rec.call(KAFKA_ADMIN, "metadata_refresh", lambda: point(ids, controller, avoid, hedge), requests=0)
 
-        self._run(rec, follow_kafka=lambda: follow(kafka.follow), follow_groups=lambda: follow(self._groups.follow))
+        self._run(
+            rec,
+            follow_kafka=lambda: follow(kafka.follow),
+            follow_forwarding=lambda: follow(kafka.follow_forwarding),
+            follow_groups=lambda: follow(self._groups.follow),
+        )
         versions_jobs = {f"versions:{b}": functools.partial(kafka.broker_versions, rec, [b]) for b in sorted(ids)}
         first_versions = self._run(rec, **versions_jobs) if self._caps is None else {}
         self._learn_capabilities(first_versions)

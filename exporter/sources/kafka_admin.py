@@ -220,15 +220,22 @@ def parse_metadata(raw: dict[str, Any]) -> Metadata:
 
 
 class KafkaAdminSource:
-    """Every Kafka request but Metadata (and Metadata when librdkafka's broker does not answer), through one
-    shared kafka-python admin client."""
+    """Every Kafka request but Metadata (and Metadata when librdkafka's broker does not answer), through two
+    kafka-python admin clients: one for the requests a broker answers itself, one for those a KRaft broker
+    forwards to the active controller (ListPartitionReassignments, DescribeQuorum). A forwarded request hangs
+    while the controller does, and kafka-python closes a connection whose request timed out, failing every
+    other request in flight on it: on a shared client a frozen KRaft controller made healthy brokers look
+    unresponsive (their configs, log dirs and end offsets lost for the cycle)."""
 
     def __init__(self, bootstrap_servers: str, client: dict[str, str], timeout_s: float) -> None:
-        self._admin = KafkaPythonAdmin(kafka_python_config(bootstrap_servers, client, timeout_s))
+        conf = kafka_python_config(bootstrap_servers, client, timeout_s)
+        self._admin = KafkaPythonAdmin(conf)
+        self._forwarding = KafkaPythonAdmin(conf)
         self._client = self._admin.get
 
     def close(self) -> None:
         self._admin.reset()
+        self._forwarding.reset()
 
     def list_reassignments(
         self, rec: CycleRecorder
@@ -236,7 +243,7 @@ class KafkaAdminSource:
         """(topic, partition) -> (adding, removing) for every reassignment in progress; None if unknown."""
 
         def call() -> Any:
-            return self._client().list_partition_reassignments(timeout_ms=int(rec.timeout() * 1000))
+            return self._forwarding.get().list_partition_reassignments(timeout_ms=int(rec.timeout() * 1000))
 
         raw = rec.call(SOURCE, "list_partition_reassignments", call)
         if raw is None:
@@ -266,7 +273,8 @@ class KafkaAdminSource:
 
     def quorum(self, rec: CycleRecorder) -> Quorum | None:
         """The KRaft metadata quorum (DescribeQuorum): the active controller is its leader."""
-        raw = rec.call(SOURCE, "describe_quorum", any_broker(lambda: self._client().describe_metadata_quorum()))
+        quorum = any_broker(lambda: self._forwarding.get().describe_metadata_quorum())
+        raw = rec.call(SOURCE, "describe_quorum", quorum)
         if raw is None:
             return None
         return parse_quorum(raw)
@@ -322,6 +330,11 @@ class KafkaAdminSource:
 
     def follow(self, broker_ids: set[int], controller_id: int | None, avoid: set[int], timeout_s: float) -> None:
         self._admin.follow(broker_ids, controller_id, avoid, timeout_s)
+
+    def follow_forwarding(
+        self, broker_ids: set[int], controller_id: int | None, avoid: set[int], timeout_s: float
+    ) -> None:
+        self._forwarding.follow(broker_ids, controller_id, avoid, timeout_s)
 
     def _ask_metadata(self, node: int, timeout_s: float, all_topics: bool) -> Metadata:
         """One Metadata request straight to `node`: every topic, or none (brokers, racks and controller only)."""

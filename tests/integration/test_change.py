@@ -279,7 +279,11 @@ async def test_one_hung_broker_never_empties_the_exposition(mode: str, cluster_f
                 at = f"{time.monotonic() - frozen:.0f}s after the freeze"
                 assert set(topics) <= have_topics, f"{at}: topic series missing"
                 assert set(topics) <= have_state, f"{at}: partition-state series missing"
-                assert not missing_lag, f"{at}: {len(missing_lag)} lag series missing, e.g. {sorted(missing_lag)[:2]}"
+                errors = exp.runner.last_snapshot.errors if exp.runner.last_snapshot else ()
+                assert not missing_lag, (
+                    f"{at}: {len(missing_lag)} lag series missing, e.g. {sorted(missing_lag)[:2]}; "
+                    f"the cycle's errors: {[(e.call, e.message[:160]) for e in errors]}"
+                )
                 assert one(s, "kafka_consumer_groups") == len(groups), at
                 await asyncio.sleep(2)
             print(f"{mode}: broker frozen {FREEZE_S} s: {scrapes} scrapes, all complete; longest cycle {longest:.1f}s")
