@@ -598,6 +598,29 @@ def overview() -> Board:
         hide=["Value"],
     )
 
+    b.row("Write probe (concerns: {probe: true})")
+    b.state_timeline(
+        "acks=all writes per broker",
+        "Whether the exporter's probe record to the probe partition each broker leads was acknowledged with "
+        "acks=all (green) this cycle, and read back. Red: producers with acks=all to partitions that broker leads "
+        "fail now (alert KafkaProbeWriteFailing). Empty unless the probe is switched on.",
+        "bool_yes_no",
+        [
+            Query(f"min by (broker) (kafka_probe_write_success{{{C}}})", "write {{broker}}", "configured"),
+            Query(f"min by (broker) (kafka_probe_read_success{{{C}}})", "read back {{broker}}", "configured"),
+        ],
+    )
+    b.timeseries(
+        "Probe latency per broker",
+        "Time to the acks=all acknowledgement (the leader waits for every in-sync replica) and to reading the record "
+        "back. Alert KafkaProbeWriteSlow above 1 s.",
+        "s",
+        [
+            Query(f"max by (broker) (kafka_probe_write_ack_latency_seconds{{{C}}})", "ack {{broker}}", "configured"),
+            Query(f"max by (broker) (kafka_probe_end_to_end_latency_seconds{{{C}}})", "read {{broker}}", "configured"),
+        ],
+    )
+
     b.row("Controller")
     _controller_panels(b)
 

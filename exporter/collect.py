@@ -18,6 +18,7 @@ from exporter.sources import KAFKA_ADMIN, METADATA, ZOOKEEPER, capabilities
 from exporter.sources.groups import GroupsSource
 from exporter.sources.kafka_admin import KafkaAdminSource
 from exporter.sources.metadata import MetadataSource, admin_client
+from exporter.sources.probe import ProbeSource
 from exporter.sources.reassignments import Moving, ReassignmentsSource
 from exporter.sources.recorder import CycleRecorder
 from exporter.sources.zookeeper import ZooKeeperSource
@@ -40,6 +41,7 @@ class ClusterCollector:
         self._groups = GroupsSource(cfg.bootstrap_servers, cfg.client, col.request_timeout_seconds, cfg.lag)
         self._zk = ZooKeeperSource(cfg.zookeeper.connect, cfg.zookeeper.timeout_seconds) if cfg.zookeeper else None
         self._reassignments = ReassignmentsSource(self._kafka, self._zk)
+        self._probe = ProbeSource(cfg, self._kafka) if cfg.concern_on("probe") else None
         self._unresponsive: set[int] = set()  # brokers that did not answer a call in the last cycle
         self._mode: str | None = None  # learned from broker configs; decides which KRaft-only calls to make
         self._caps: capabilities.Capabilities | None = None  # what the brokers answer; None until they say
@@ -50,6 +52,8 @@ class ClusterCollector:
         self._pool.shutdown(wait=True, cancel_futures=True)
         self._kafka.close()
         self._groups.close()
+        if self._probe is not None:
+            self._probe.close()
         if self._zk is not None:
             self._zk.close()
         self._metadata.close()
@@ -104,9 +108,12 @@ class ClusterCollector:
         }
         if caps is not None and caps.features:
             jobs["features"] = lambda: kafka.finalized_features(rec)
-        if self.cfg.concerns.get("lag", True):  # the only concern with requests of its own
+        if self.cfg.concern_on("lag"):
             brokers = md.brokers
             jobs["lag"] = lambda: self._groups.read(self._metadata.librdkafka, rec, brokers, topics)
+        if self._probe is not None:
+            probe, placed = self._probe, self._metadata.known_racks(md)
+            jobs["probe"] = lambda: probe.read(rec, topics, placed)
         if self._metadata.racks_needed(md) and not racks_early:
             jobs["racks"] = lambda: kafka.racks(rec, avoid)
         if self._zk is not None and self._mode != "kraft" and (lost := isr_unknown(topics)):
@@ -204,6 +211,7 @@ class ClusterCollector:
             end_offsets=lag.end_offsets if lag else {},
             start_offsets=lag.start_offsets if lag else {},
             end_offsets_at=lag.end_offsets_at if lag else None,
+            probe=p2.get("probe"),
             errors=tuple(rec.errors),
             requests=rec.requests,
         )
@@ -263,6 +271,7 @@ KAFKA_CALLS = (
 )
 LAG_CALLS = ("list_groups", "describe_groups", "consumer_group_describe", "offset_fetch", "list_offsets")
 KRAFT_CALLS = ("describe_cluster", "describe_quorum")
+PROBE_CALLS = ("probe_topic", "probe_write")
 ZOOKEEPER_CALLS = (
     "connect",
     "get_controller",
@@ -278,8 +287,10 @@ def calls(cfg: ClusterConfig, mode: str | None) -> list[tuple[str, str]]:
     """Every (source, call) a cycle can make against this cluster, so that each error counter exists at 0 before
     its first failure: increase() then counts that failure instead of missing it."""
     out = [(METADATA, "metadata"), (METADATA, "cycle"), *((KAFKA_ADMIN, c) for c in KAFKA_CALLS)]
-    if cfg.concerns.get("lag", True):
+    if cfg.concern_on("lag"):
         out += [(KAFKA_ADMIN, c) for c in LAG_CALLS]
+    if cfg.concern_on("probe"):
+        out += [(KAFKA_ADMIN, c) for c in PROBE_CALLS]
     if mode == "kraft":
         out += [(KAFKA_ADMIN, c) for c in KRAFT_CALLS]
     if cfg.zookeeper is not None:

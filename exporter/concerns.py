@@ -15,13 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from exporter.analysis import controller, lag, reassignment
+from exporter.analysis import controller, lag, probe, reassignment
 from exporter.config import CONCERN_NAMES, ClusterConfig
 from exporter.metrics import brokers as broker_metrics
 from exporter.metrics import controller as controller_metrics
 from exporter.metrics import health
 from exporter.metrics import lag as lag_metrics
 from exporter.metrics import overview as overview_metrics
+from exporter.metrics import probe as probe_metrics
 from exporter.metrics import reassignment as reassignment_metrics
 from exporter.metrics import replication as replication_metrics
 from exporter.metrics.definitions import MetricDef, declared_in
@@ -93,12 +94,20 @@ REGISTRY: tuple[Concern[Any], ...] = (
         reassignment.ReassignmentHistory,
         lambda h, snap, cfg: reassignment.advance(h, snap, cfg.reassignment),
     ),
+    Concern(
+        "probe",
+        "opt-in: an acks=all write and read back through every broker each cycle, on a topic the exporter manages",
+        declared_in(vars(probe_metrics)),
+        lambda snap, h, _cfg: probe_metrics.probe_samples(snap, h),
+        probe.ProbeHistory,
+        lambda h, snap, _cfg: probe.advance(h, snap.probe),
+    ),
 )
 assert tuple(c.name for c in REGISTRY) == CONCERN_NAMES, "config.CONCERN_NAMES must list the registry's names"
 
 
 def enabled(cfg: ClusterConfig) -> tuple[Concern[Any], ...]:
-    return tuple(c for c in REGISTRY if cfg.concerns.get(c.name, True))
+    return tuple(c for c in REGISTRY if cfg.concern_on(c.name))
 
 
 def all_definitions() -> list[MetricDef]:

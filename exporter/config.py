@@ -112,6 +112,21 @@ class ReassignmentConfig:
 
 
 @dataclass(frozen=True)
+class ProbeConfig:
+    """The write probe (concern "probe", opt-in: `concerns: {probe: true}`). The exporter creates and manages
+    `topic`: one partition led by each live broker, written with acks=all and read back every cycle."""
+
+    topic: str = "kafka-cluster-exporter-probe"
+    # Replicas per probe partition and the topic's min.insync.replicas; None: the policy's (RF capped at the
+    # live brokers, min ISR at RF), so a failing probe write is what a policy-conforming topic suffers.
+    replication_factor: int | None = None
+    min_insync_replicas: int | None = None
+    # A replica on a broker absent this long is moved to a live broker (a retired broker must not leave the
+    # probe under-replicated for good); a broker absent for less is restarting, and its replicas stay.
+    replace_absent_after_seconds: float = 900.0
+
+
+@dataclass(frozen=True)
 class ClusterConfig:
     bootstrap_servers: str
     # Name of the cluster: selects it with /metrics?cluster=NAME. Required when several clusters are listed.
@@ -123,9 +138,13 @@ class ClusterConfig:
     policy: PolicyConfig = field(default_factory=PolicyConfig)
     reassignment: ReassignmentConfig = field(default_factory=ReassignmentConfig)
     lag: LagConfig = field(default_factory=LagConfig)
-    # Concerns to switch off (exporter/concerns.py), e.g. {lag: false}: not collected where they need their own
-    # requests, not computed, not exposed. Every concern is on by default.
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    # Concerns to switch on or off (exporter/concerns.py), e.g. {lag: false}: not collected where they need
+    # their own requests, not computed, not exposed. Every concern is on by default but those in OPT_IN.
     concerns: dict[str, bool] = field(default_factory=dict)
+
+    def concern_on(self, name: str) -> bool:
+        return self.concerns.get(name, name not in OPT_IN)
 
 
 @dataclass(frozen=True)
@@ -141,7 +160,9 @@ class Config:
 
 
 # The concerns of exporter/concerns.py, in its order (the registry checks that the two agree).
-CONCERN_NAMES = ("cluster", "replication", "brokers", "controller", "lag", "reassignment")
+CONCERN_NAMES = ("cluster", "replication", "brokers", "controller", "lag", "reassignment", "probe")
+# Concerns off unless switched on: the probe writes to the cluster.
+OPT_IN = frozenset({"probe"})
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -269,6 +290,7 @@ def _validate(cfg: Config) -> None:
         if c.reassignment.min_progress_bytes_per_second < 0:
             raise ConfigError(f"clusters[{i}].reassignment.min_progress_bytes_per_second: must not be negative")
         _validate_lag(c.lag, f"clusters[{i}].lag")
+        _validate_probe(c.probe, f"clusters[{i}].probe")
         for key in unsupported(c.client):
             raise ConfigError(
                 f"clusters[{i}].client.{key}: kafka-python, which makes most of the exporter's requests, cannot "
@@ -293,6 +315,18 @@ def _validate_regex(pattern: str, path: str) -> None:
         re.compile(pattern)
     except re.error as e:
         raise ConfigError(f"{path}: not a valid regular expression: {e}") from None
+
+
+def _validate_probe(c: ProbeConfig, path: str) -> None:
+    # Kafka's topic name rule (org.apache.kafka.common.internals.Topic).
+    if not re.fullmatch(r"[a-zA-Z0-9._-]{1,249}", c.topic) or c.topic in (".", ".."):
+        raise ConfigError(f"{path}.topic: {c.topic!r} is not a valid Kafka topic name (letters, digits, '.', '_', '-')")
+    if c.replication_factor is not None and c.replication_factor < 1:
+        raise ConfigError(f"{path}.replication_factor: must be at least 1 (or left out for the policy's)")
+    if c.min_insync_replicas is not None and c.min_insync_replicas < 1:
+        raise ConfigError(f"{path}.min_insync_replicas: must be at least 1 (or left out for the policy's)")
+    if c.replace_absent_after_seconds < 0:
+        raise ConfigError(f"{path}.replace_absent_after_seconds: must not be negative")
 
 
 def _validate_lag(c: LagConfig, path: str) -> None:

@@ -129,6 +129,19 @@ class Metadata:
 
 
 @dataclass(frozen=True)
+class ProbeWrite:
+    """One probe write this cycle: a record produced with acks=all to one probe partition, then read back."""
+
+    partition: int
+    # The broker that led the partition when it was written (this cycle's Metadata); the partition's preferred
+    # leader when it had no leader.
+    broker: int
+    error: str | None  # None: acknowledged by the leader after every in-sync replica had it
+    ack_seconds: float | None  # produce() to acknowledgement
+    end_to_end_seconds: float | None  # produce() to read back by a consumer; None: not read back in time
+
+
+@dataclass(frozen=True)
 class SourceError:
     """One failed read in a cycle: which source, which call, and what it said."""
 
@@ -179,6 +192,8 @@ class ClusterSnapshot:
     start_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
     # Wall-clock time the end offsets were read (the sample time of lag in seconds); None: not read.
     end_offsets_at: float | None = None
+    # The write probe's writes this cycle, one per probe partition. None: not probed (concern off, or failed).
+    probe: tuple[ProbeWrite, ...] | None = None
     # What the brokers can answer (sources.capabilities): capability -> the call that provides it, None where no
     # source can. Empty until the brokers' ApiVersions are known.
     capabilities: dict[str, str | None] = field(default_factory=dict)

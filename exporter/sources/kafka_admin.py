@@ -237,13 +237,18 @@ class KafkaAdminSource:
         self._admin.reset()
         self._forwarding.reset()
 
+    def controller_client(self) -> Any:
+        """The kafka-python client for requests Kafka routes to the controller (creating topics and partitions,
+        reassignments, elections), apart from the broker-answered ones (see the class)."""
+        return self._forwarding.get()
+
     def list_reassignments(
         self, rec: CycleRecorder
     ) -> dict[tuple[str, int], tuple[tuple[int, ...], tuple[int, ...]]] | None:
         """(topic, partition) -> (adding, removing) for every reassignment in progress; None if unknown."""
 
         def call() -> Any:
-            return self._forwarding.get().list_partition_reassignments(timeout_ms=int(rec.timeout() * 1000))
+            return self.controller_client().list_partition_reassignments(timeout_ms=int(rec.timeout() * 1000))
 
         raw = rec.call(SOURCE, "list_partition_reassignments", call)
         if raw is None:
@@ -273,7 +278,7 @@ class KafkaAdminSource:
 
     def quorum(self, rec: CycleRecorder) -> Quorum | None:
         """The KRaft metadata quorum (DescribeQuorum): the active controller is its leader."""
-        quorum = any_broker(lambda: self._forwarding.get().describe_metadata_quorum())
+        quorum = any_broker(lambda: self.controller_client().describe_metadata_quorum())
         raw = rec.call(SOURCE, "describe_quorum", quorum)
         if raw is None:
             return None

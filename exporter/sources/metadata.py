@@ -131,6 +131,16 @@ class MetadataSource:
             if racks is not None:
                 self._racks = racks
 
+    def known_racks(self, md: Metadata) -> tuple[Broker, ...] | None:
+        """The brokers with their racks when every broker's is known (read this cycle or before, None where a
+        broker has none); None while one is not known yet."""
+        if any(b.rack is not None for b in md.brokers):
+            return md.brokers
+        racks = self._racks
+        if not {b.id for b in md.brokers} <= set(racks):
+            return None
+        return tuple(dataclasses.replace(b, rack=racks.get(b.id)) for b in md.brokers)
+
     def with_racks(self, md: Metadata) -> Metadata:
         if any(b.rack is not None for b in md.brokers):
             self._racks = {b.id: b.rack for b in md.brokers}  # kafka-python's Metadata carries racks

@@ -360,9 +360,18 @@ async def test_broker_loss_pages_through_alertmanager_and_resolves(
     zookeeper = {"zookeeper": {"connect": cluster.zk_connect}} if isinstance(cluster, ZkCluster) else {}
     # Broker 4 is expected but gone and holds nothing: a broker drained and decommissioned, not yet retired from
     # the policy (the seed's brokers 1001-1005 at the end of their migration).
-    cfg = cluster_config(cluster.bootstrap_servers, 1.0, policy={"expected_brokers": [1, 2, 3, 4]}, **zookeeper)
-    async with running_exporter(cfg) as exp, alerting_stack(tmp_path, exp.url) as (api, hook):
-        await run_scenario(api, hook, cluster, rf1=rf1, rf2=rf2, rf3=rf3)
+    # With the write probe on (so its panels are checked against real data too); its topic goes afterwards.
+    probe = {"concerns": {"probe": True}, "probe": {"topic": f"alerts-probe-{suffix}"}}
+    cfg = cluster_config(
+        cluster.bootstrap_servers, 1.0, policy={"expected_brokers": [1, 2, 3, 4]}, **zookeeper, **probe
+    )
+    try:
+        async with running_exporter(cfg) as exp, alerting_stack(tmp_path, exp.url) as (api, hook):
+            await run_scenario(api, hook, cluster, rf1=rf1, rf2=rf2, rf3=rf3)
+    finally:
+        admin = cluster.admin_client()  # held until the futures resolve: a collected client cancels them
+        for fut in admin.delete_topics([cfg.probe.topic]).values():
+            fut.result(timeout=30)
     print(f"alerting live test took {time.monotonic() - started:.0f}s")
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from exporter.clients import kafka_python_config, librdkafka_config
-from exporter.config import ConfigError, load_config, parse_config
+from exporter.config import CONCERN_NAMES, ConfigError, load_config, parse_config
 
 
 def minimal(**extra: object) -> dict[str, object]:
@@ -26,6 +26,9 @@ def test_minimal_config_takes_defaults() -> None:
     assert c.policy.min_insync_replicas == 2
     assert c.policy.broker_settings["auto.create.topics.enable"] == "false"
     assert cfg.web.listen_address == "0.0.0.0:9340"
+    # Every concern is on but the write probe, which writes to the cluster: it is switched on explicitly.
+    assert [n for n in CONCERN_NAMES if not c.concern_on(n)] == ["probe"]
+    assert parse_config(minimal(concerns={"probe": True})).clusters[0].concern_on("probe")
 
 
 @pytest.mark.parametrize(
@@ -44,6 +47,9 @@ def test_minimal_config_takes_defaults() -> None:
         ({"clusters": [{"bootstrap_servers": "a:1"}, {"bootstrap_servers": "b:1"}]}, "'default' is used twice"),
         ({**minimal(), "web": {"listen_address": "9340"}}, "web.listen_address: expected host:port"),
         (minimal(collection={"timeout_seconds": 5, "request_timeout_seconds": 10}), "not above timeout_seconds"),
+        (minimal(probe={"topic": "my probe"}), "clusters[0].probe.topic: 'my probe' is not a valid Kafka topic"),
+        (minimal(probe={"replication_factor": 0}), "clusters[0].probe.replication_factor: must be at least 1"),
+        (minimal(concerns={"prob": True}), "clusters[0].concerns.prob: unknown concern; did you mean 'probe'?"),
     ],
 )
 def test_bad_config_names_field_and_fix(data: dict[str, object], message: str) -> None:

@@ -22,6 +22,7 @@ from exporter.model import (
     ConfigValue,
     ConsumerGroup,
     LogDir,
+    ProbeWrite,
     SourceError,
     ZkState,
 )
@@ -104,6 +105,12 @@ def cycle(t: float, copied: int) -> ClusterSnapshot:
         end_offsets={("orders", 0): end, ("orders", 1): end},
         start_offsets={("orders", 0): 0, ("orders", 1): 0},
         end_offsets_at=t,
+        probe=(
+            ProbeWrite(0, 1, None, 0.004, 0.012),
+            ProbeWrite(1, 2, None, 0.005, 0.015),
+            ProbeWrite(2, 3, "Broker: Not enough in-sync replicas", None, None),
+            ProbeWrite(3, 4, None, 0.006, None),
+        ),
         errors=(SourceError("kafka_admin", "list_groups", "broker 3: timed out"),),
         requests={("metadata", "metadata"): 1, ("kafka_admin", "list_groups"): 4},
     )

@@ -203,6 +203,7 @@ def test_every_call_the_sources_make_has_an_error_counter_from_the_start() -> No
         named |= set(re.findall(r'rec\.(?:call|error)\(\w+, "(\w+)"', src))
         named |= set(re.findall(r'_parallel\(rec, \w+, "(\w+)"', src))
     known = {"metadata", *collect.KAFKA_CALLS, *collect.LAG_CALLS, *collect.KRAFT_CALLS, *collect.ZOOKEEPER_CALLS}
+    known |= set(collect.PROBE_CALLS)
     assert named and named <= known, named - known
 
     cfg = parse_config(
