@@ -25,6 +25,7 @@ from exporter.config import ClusterConfig, Config, ConfigError, load_config
 from exporter.model import ClusterSnapshot
 from exporter.runner import ClusterRunner
 from exporter.server import make_app
+from exporter.web_config import WebSecurity, load_web_config, ssl_context
 
 log = logging.getLogger("exporter")
 SHUTDOWN_WAIT_SECONDS = 1.0
@@ -53,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     for q in (p, run):
         q.add_argument("--config", "-c", help="YAML config file (see README)")
         q.add_argument("--listen", help="host:port to listen on; overrides web.listen_address")
+        q.add_argument(
+            "--web.config.file",
+            dest="web_config",
+            metavar="FILE",
+            help="TLS and basic auth for the endpoint, in the format every Prometheus exporter shares",
+        )
     check = _one_shot(
         sub,
         "check",
@@ -118,22 +125,32 @@ def reload_config(path: str, runners: dict[str, ClusterRunner]) -> None:
         log.warning("config reload: cluster %s is new in %s; it is watched from the next restart", name, path)
 
 
-async def serve(cfg: Config, listen: str, path: str | None = None) -> None:
+async def serve(cfg: Config, listen: str, path: str | None = None, web_config: str | None = None) -> None:
+    security = load_web_config(web_config) if web_config else WebSecurity()
     try:
         runners = {c.name: ClusterRunner(c) for c in cfg.clusters}
     except ValueError as e:
         raise ConfigError(f"clusters.client: {e}") from None
     host, _, port = listen.rpartition(":")
-    app = make_app(runners)
+    app = make_app(runners, security)
     app_runner = web.AppRunner(app, access_log=None)
     await app_runner.setup()
-    site = web.TCPSite(app_runner, host or "0.0.0.0", int(port))
+    tls = security.tls_server_config
+    context = ssl_context(tls, Path(web_config).parent) if tls is not None and web_config else None
+    site = web.TCPSite(app_runner, host or "0.0.0.0", int(port), ssl_context=context)
     try:
         await site.start()
     except OSError as e:
         await app_runner.cleanup()
         raise ConfigError(f"web.listen_address: cannot listen on {listen}: {e.strerror}") from None
-    log.info("kafka-cluster-exporter %s listening on %s for clusters %s", __version__, listen, ", ".join(runners))
+    log.info(
+        "kafka-cluster-exporter %s listening on %s (%s%s) for clusters %s",
+        __version__,
+        listen,
+        "https" if context else "http",
+        ", basic auth" if security.basic_auth_users else "",
+        ", ".join(runners),
+    )
     tasks = [asyncio.create_task(r.run_forever(), name=f"collect-{n}") for n, r in runners.items()]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -386,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_gate(cfg, args.cluster, args.stop_broker, args.stop_rack)
         return run_check(cfg, args.cluster)
     try:
-        asyncio.run(serve(cfg, args.listen or cfg.web.listen_address, args.config))
+        web_config = getattr(args, "web_config", None)
+        asyncio.run(serve(cfg, args.listen or cfg.web.listen_address, args.config, web_config))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -14,11 +14,13 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from exporter.clients import KAFKA_PYTHON_EQUIVALENT, LIBRDKAFKA_ONLY, unsupported
+
+T = TypeVar("T")
 
 
 class ConfigError(Exception):
@@ -257,6 +259,11 @@ def _build(cls: type, data: Any, path: str) -> Any:
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{sub}: required key is missing")
     return cls(**kwargs)
+
+
+def parse_section(cls: type[T], data: Any, path: str) -> T:
+    """A dataclass from a mapping, as strictly as the main config (for files of other formats: web config)."""
+    return typing.cast(T, _build(cls, data, path))
 
 
 def _join(path: str, key: str) -> str:

@@ -11,6 +11,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from exporter import __version__
 from exporter.runner import ClusterRunner
+from exporter.web_config import WebSecurity, middleware
 
 RUNNERS = web.AppKey[dict[str, ClusterRunner]]("runners")
 
@@ -63,8 +64,10 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
-def make_app(runners: dict[str, ClusterRunner]) -> web.Application:
-    app = web.Application()
+def make_app(runners: dict[str, ClusterRunner], security: WebSecurity | None = None) -> web.Application:
+    """The app; with `security` (--web.config.file), basic auth on every path but /healthz and /ready, and its
+    extra response headers (TLS is the listening socket's: see cli.serve)."""
+    app = web.Application(middlewares=[middleware(security)] if security is not None else [])
     app[RUNNERS] = runners
     app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)
