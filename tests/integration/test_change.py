@@ -231,7 +231,7 @@ async def test_a_returning_broker_is_read_again_and_no_group_leaves(mode: str, r
 
 
 # --- 3. One hung broker on a cluster of a few thousand partitions -----------------------------------------
-FREEZE_S = 60  # several times the ZooKeeper session timeout (6 s) and the cycle deadline (20 s)
+FREEZE_S = 40  # several times the ZooKeeper session timeout (6 s), twice the cycle deadline (20 s)
 
 
 @pytest.mark.parametrize("mode", ["zookeeper", "kraft"])
@@ -406,7 +406,7 @@ def test_an_unreachable_cluster_is_reported_quietly_and_sigterm_is_quick(tmp_pat
     with log.open("wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "exporter", "--config", str(cfg)], stdout=out, stderr=out)
     try:
-        watched = 60.0
+        watched = 40.0
         time.sleep(watched)
         for name in ("nxdomain", "closed"):
             s = parse(get(f"http://127.0.0.1:{port}/metrics?cluster={name}"))
@@ -414,7 +414,9 @@ def test_an_unreachable_cluster_is_reported_quietly_and_sigterm_is_quick(tmp_pat
             assert one(s, "kafka_exporter_source_up", source="metadata") == 0, name
             assert one(s, "kafka_exporter_source_up", source="kafka_admin") == 0, name
             assert one(s, "kafka_brokers") is None
-            assert (one(s, "kafka_exporter_collection_cycles_total") or 0) >= 5
+            cycles = one(s, "kafka_exporter_collection_cycles_total") or 0
+            print(f"{name}: {cycles:.0f} cycles in {watched:.0f}s")
+            assert cycles >= 5
         assert proc.poll() is None
     finally:
         sent = time.monotonic()
