@@ -4,9 +4,11 @@ Handlers only read what the runners rendered; none of them calls Kafka."""
 from __future__ import annotations
 
 import html
+import logging
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from exporter import __version__
@@ -64,10 +66,24 @@ async def index(request: web.Request) -> web.Response:
     return web.Response(text=page, content_type="text/html")
 
 
+class _ClientErrors(logging.Filter):
+    """aiohttp logs a malformed request (a client's fault, already answered with a 4xx) at ERROR with a
+    traceback: any client could flood the log. Such records are dropped unless the log level is debug."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError) and 400 <= (exc.code or 400) < 500:
+            return logging.getLogger("exporter").isEnabledFor(logging.DEBUG)
+        return True
+
+
 def make_app(runners: dict[str, ClusterRunner], security: WebSecurity | None = None) -> web.Application:
     """The app; with `security` (--web.config.file), basic auth on every path but /healthz and /ready, and its
     extra response headers (TLS is the listening socket's: see cli.serve)."""
     app = web.Application(middlewares=[middleware(security)] if security is not None else [])
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _ClientErrors) for f in server_log.filters):
+        server_log.addFilter(_ClientErrors())
     app[RUNNERS] = runners
     app.router.add_get("/", index)
     app.router.add_get("/metrics", metrics)

@@ -222,3 +222,64 @@ def test_a_bad_web_config_names_the_field(tmp_path: Path, data: dict[str, object
     port = free_port()
     run = subprocess.run(exporter_argv(tmp_path, port, path), capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 2 and message in run.stderr and "Traceback" not in run.stderr, run.stderr
+
+
+async def test_hostile_clients_neither_crash_the_server_nor_delay_scrapes(tmp_path: Path) -> None:
+    """Half-sent requests held open (slow clients), garbage bytes, huge headers and odd query strings, while a
+    well-behaved client scrapes: every scrape answers, quickly, and the process lives on."""
+    port = free_port()
+    argv = exporter_argv(tmp_path, port, tmp_path / "unused")[:-2]  # plain HTTP, no web config
+    log = tmp_path / "exporter.log"
+    base = f"http://127.0.0.1:{port}"
+
+    async def scrape() -> float:
+        started = time.monotonic()
+        status, _, body = await asyncio.to_thread(get, base + "/metrics", None)
+        assert status == 200 and "kafka_exporter_build_info" in body
+        return time.monotonic() - started
+
+    with daemon(argv, log) as proc:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                await scrape()
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert time.monotonic() < deadline and proc.poll() is None, log.read_text()
+                await asyncio.sleep(0.2)
+        quiet = [await scrape() for _ in range(20)]
+        # 200 slow clients: each sends half a request line and then nothing.
+        slow = []
+        for _ in range(200):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+            slow.append(writer)
+        hostile = [
+            b"\x00\xff\x16\x03\x01garbage\r\n\r\n",
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 200_000 + b"\r\n\r\n",
+            b"GET /metrics?cluster=%00%ff&cluster=&&=%%%zz HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /" + b"a/" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\nxx",
+            b"GET /metrics HTTP/9.9\r\n\r\n",
+        ]
+        answers = []
+        for raw in hostile:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(raw)
+            await writer.drain()
+            try:
+                answers.append((await asyncio.wait_for(reader.read(200), 5)).split(b"\r\n", 1)[0])
+            except (ConnectionError, TimeoutError):
+                answers.append(b"(closed)")
+            writer.close()
+        busy = [await scrape() for _ in range(20)]
+        for w in slow:
+            w.close()
+        assert proc.poll() is None, log.read_text()
+        assert "Traceback" not in log.read_text()
+        print(
+            f"hostile requests answered {answers}; scrape p50 quiet {1000 * sorted(quiet)[10]:.1f} ms, "
+            f"max with 200 slow clients open {1000 * max(busy):.1f} ms"
+        )
+        assert all(not a.startswith(b"HTTP/1.1 5") for a in answers), answers
+        assert max(busy) < 1.0, busy
