@@ -139,7 +139,8 @@ class ClusterCollector:
         self._unresponsive = rec.unresponsive
         md = self._metadata.with_racks(md)
         if p2.get("zk_isr"):
-            md = dataclasses.replace(md, topics=_with_isr(md.topics, p2["zk_isr"]))
+            isr = {tp: {"isr": got} for tp, got in p2["zk_isr"].items()}
+            md = dataclasses.replace(md, topics=replace_partitions(md.topics, isr))
         return self._snapshot(taken_at, md, p1, p2, rec)
 
     def _kraft_jobs(self, rec: CycleRecorder) -> dict[str, Callable[[], Any]]:
@@ -244,17 +245,21 @@ class ClusterCollector:
 
 
 def _with_reassignments(topics: tuple[Topic, ...], moving: Moving) -> tuple[Topic, ...]:
-    if not moving:
+    return replace_partitions(topics, {tp: {"adding": a, "removing": r} for tp, (a, r) in moving.items()})
+
+
+def replace_partitions(topics: tuple[Topic, ...], changes: dict[tuple[str, int], dict[str, Any]]) -> tuple[Topic, ...]:
+    """The topics with the fields of the partitions in `changes` replaced ((topic, partition) -> {field: value});
+    topics without a change are the same objects."""
+    if not changes:
         return topics
     out = []
     for t in topics:
         parts = tuple(
-            dataclasses.replace(p, adding=moving[(t.name, p.partition)][0], removing=moving[(t.name, p.partition)][1])
-            if (t.name, p.partition) in moving
-            else p
+            dataclasses.replace(p, **changes[(t.name, p.partition)]) if (t.name, p.partition) in changes else p
             for p in t.partitions
         )
-        out.append(dataclasses.replace(t, partitions=parts))
+        out.append(dataclasses.replace(t, partitions=parts) if parts != t.partitions else t)
     return tuple(out)
 
 
@@ -308,17 +313,6 @@ def isr_unknown(topics: tuple[Topic, ...]) -> list[tuple[str, int]]:
     such a partition would also count as under-replicated. (ZooKeeper-mode ISRs never shrink to empty.)"""
     lost = [(t.name, p.partition) for t in topics for p in t.partitions if p.leader is None and not p.isr]
     return lost[:ZK_ISR_MAX]
-
-
-def _with_isr(topics: tuple[Topic, ...], isr: dict[tuple[str, int], tuple[int, ...]]) -> tuple[Topic, ...]:
-    out = []
-    for t in topics:
-        parts = tuple(
-            dataclasses.replace(p, isr=isr[(t.name, p.partition)]) if (t.name, p.partition) in isr else p
-            for p in t.partitions
-        )
-        out.append(dataclasses.replace(t, partitions=parts) if parts != t.partitions else t)
-    return tuple(out)
 
 
 def cluster_mode(broker_configs: dict[int, dict[str, ConfigValue]]) -> str | None:

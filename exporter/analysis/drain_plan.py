@@ -16,8 +16,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from exporter.analysis.placement import target_replicas
+from exporter.analysis.reassignment import source_size
 from exporter.analysis.replication import effective_min_isr, reassignment_in_progress
-from exporter.analysis.rf_plan import source_size
 from exporter.config import PolicyConfig
 from exporter.model import ClusterSnapshot
 

@@ -53,6 +53,14 @@ def replica_bytes(snap: ClusterSnapshot, broker: int, tp: TP) -> int | None:
     return max(sizes) if sizes else 0
 
 
+def source_size(snap: ClusterSnapshot, leader: int | None, replicas: list[int], tp: TP) -> int | None:
+    """Size of the data an added replica copies: the leader's replica (else any replica's that was read)."""
+    for b in [leader, *replicas]:
+        if b is not None and (size := replica_bytes(snap, b, tp)) is not None:
+            return size
+    return None
+
+
 def _moving(snap: ClusterSnapshot, p: Partition) -> Moving:
     tp = (p.topic, p.partition)
     leader_bytes = replica_bytes(snap, p.leader, tp) if p.leader is not None else None

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from exporter.analysis.placement import target_replicas
 from exporter.analysis.policy import broker_count_for_cap, desired_replication_factor, is_excluded
-from exporter.analysis.reassignment import replica_bytes
+from exporter.analysis.reassignment import source_size
 from exporter.analysis.replication import reassignment_in_progress
 from exporter.config import PolicyConfig
 from exporter.model import ClusterSnapshot
@@ -157,11 +157,3 @@ def _spread(
         load[into] += 1
         received.append(into)
     return received
-
-
-def source_size(snap: ClusterSnapshot, leader: int | None, replicas: list[int], tp: TP) -> int | None:
-    """Size of the data an added replica copies: the leader's replica (else any replica's that was read)."""
-    for b in [leader, *replicas]:
-        if b is not None and (size := replica_bytes(snap, b, tp)) is not None:
-            return size
-    return None

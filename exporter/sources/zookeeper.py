@@ -100,11 +100,7 @@ class ZooKeeperSource:
     def read(self, rec: CycleRecorder, fallback_topics: list[str] | None) -> ZkState | None:
         """The cluster's state in ZooKeeper. `fallback_topics`: topics whose adding/removing replicas must be
         read from their znodes because ListPartitionReassignments did not answer (None: not needed)."""
-        zk = rec.call(SOURCE, "connect", self._client, requests=0)  # a request only when it (re)connects
-        if zk is None or not zk.connected:
-            # kazoo reconnects in the background; reads while disconnected would only wait out timeouts.
-            if zk is not None:
-                rec.call(SOURCE, "connect", _raise_disconnected, requests=0)
+        if not self._connected(rec):
             return None
         controller = rec.call(SOURCE, "get_controller", lambda: self._get("/controller"))
         epoch = rec.call(SOURCE, "get_controller_epoch", lambda: self._get("/controller_epoch"))
@@ -127,7 +123,11 @@ class ZooKeeperSource:
         )
 
     def _connected(self, rec: CycleRecorder) -> bool:
-        zk = rec.call(SOURCE, "connect", self._client, requests=0)
+        """Whether reads can be made now; a client that is not connected is recorded as a connect error. kazoo
+        reconnects in the background, and reads while disconnected would only wait out timeouts."""
+        zk = rec.call(SOURCE, "connect", self._client, requests=0)  # a request only when it (re)connects
+        if zk is not None and not zk.connected:
+            rec.call(SOURCE, "connect", _raise_disconnected, requests=0)
         return zk is not None and zk.connected
 
     def reassign_request(self, rec: CycleRecorder) -> dict[tuple[str, int], tuple[int, ...]] | None:

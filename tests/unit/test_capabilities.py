@@ -3,7 +3,7 @@ reassignments from /admin/reassign_partitions before 2.4, ISRs from ZooKeeper wh
 
 from __future__ import annotations
 
-from exporter.collect import _with_isr, isr_unknown
+from exporter.collect import isr_unknown, replace_partitions
 from exporter.model import BrokerVersion, Topic
 from exporter.sources import capabilities
 from exporter.sources.reassignments import moves_from_request
@@ -87,7 +87,7 @@ def test_empty_isr_of_a_leaderless_partition_is_read_from_zookeeper() -> None:
         Topic("b", False, (part("b", 0, [1, 2], isr=[1], leader=None),)),  # leaderless but ISR known
     )
     assert isr_unknown(topics) == [("a", 0)]
-    fixed = _with_isr(topics, {("a", 0): (2,)})
+    fixed = replace_partitions(topics, {("a", 0): {"isr": (2,)}})
     assert fixed[0].partitions[0].isr == (2,) and fixed[0].partitions[1] is topics[0].partitions[1]
     assert fixed[1] is topics[1]
     assert parse_isr(b'{"controller_epoch":1,"leader":-1,"version":1,"leader_epoch":2,"isr":[2]}') == (2,)
