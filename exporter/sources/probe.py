@@ -14,7 +14,7 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from kafka import TopicPartition as KTopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
@@ -25,7 +25,7 @@ from exporter.config import ClusterConfig
 from exporter.model import Broker, Partition, ProbeWrite, Topic
 from exporter.sources import KAFKA_ADMIN
 from exporter.sources.kafka_admin import KafkaAdminSource
-from exporter.sources.recorder import CycleRecorder
+from exporter.sources.recorder import CycleRecorder, describe_error
 
 log = logging.getLogger(__name__)
 # Metadata shows a created topic, new partitions or a new leader within seconds; until then, not asked again.
@@ -181,18 +181,31 @@ class ProbeSource:
             else:
                 acked[p] = (int(msg.offset() or 0), now)
 
+        # The producer's own view of the topic, fresh: partitions added since it last looked would otherwise be
+        # "unknown" to it until its periodic refresh (5 minutes), and leaders that moved are asked at once.
+        with contextlib.suppress(KafkaException):
+            producer.list_topics(name, timeout=min(2.0, rec.timeout()))
         for p in partitions:
             preferred = p.replicas[0] if p.replicas else -1
             if p.leader is None:
                 out[p.partition] = ProbeWrite(p.partition, preferred, "no leader", None, None)
                 continue
             leaders[p.partition] = p.leader
-            sent_at[p.partition] = time.monotonic()
-            producer.produce(name, value=token, partition=p.partition, on_delivery=delivered)
+            at = time.monotonic()
+            try:
+                producer.produce(name, value=token, partition=p.partition, on_delivery=delivered)
+            except (KafkaException, BufferError) as e:  # refused locally (e.g. a partition it does not know yet)
+                out[p.partition] = ProbeWrite(p.partition, p.leader, describe_error(e), None, None)
+                continue
+            sent_at[p.partition] = at
         read: dict[int, float] = {}
         assigned: set[int] = set()
+
+        def pending() -> bool:
+            return any(p not in out and p not in read for p in sent_at)
+
         try:
-            while len(out) + len(read) < len(sent_at) and time.monotonic() < deadline:
+            while pending() and time.monotonic() < deadline:
                 producer.poll(0 if len(assigned) > len(read) else 0.02)
                 new = [p for p in acked if p not in assigned]
                 if new:
