@@ -65,6 +65,14 @@ BROKER_JVM_OPTS: tuple[str, ...] = (
 )
 ZOOKEEPER_JVM_OPTS: tuple[str, ...] = ("-Xms32m", "-Xmx128m", *BROKER_JVM_OPTS[2:])
 
+
+def broker_heap_opts() -> tuple[str, ...]:
+    """KCE_BROKER_HEAP (e.g. 1g) raises the brokers' heap for benchmark clusters (bench/): the default 320 MiB
+    runs out at about 10,000 partitions. The later -Xmx wins."""
+    heap = os.environ.get("KCE_BROKER_HEAP")
+    return (f"-Xmx{heap}",) if heap else ()
+
+
 SESSION_TIMEOUT_MS = 6000  # ZK session / KRaft broker session: how fast a dead broker is noticed
 START_TIMEOUT = 120.0
 # Stopping a whole cluster gracefully buys nothing (its data is thrown away) and the last KRaft voter or
@@ -796,6 +804,7 @@ class Cluster(abc.ABC):
         argv = [
             java_binary(),
             *BROKER_JVM_OPTS,
+            *broker_heap_opts(),
             *cds_opts,
             logging_jvm_opt(self.version, log_config),
             "-cp",

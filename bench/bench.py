@@ -1,0 +1,253 @@
+"""The exporter's own costs on a real local cluster of a given size, measured as a user runs it: the exporter is a
+separate process (`python -m exporter`), scraped over HTTP. Prints one row per size: collection cycle wall time
+(median of the exporter's own kafka_exporter_last_cycle_duration_seconds) and CPU per cycle, Kafka requests per
+cycle by API, series exposed, /metrics latency (sequential, and 10 concurrent clients, both while cycles run),
+CPU seconds per minute, RSS idle (before any scrape) and after the scrape load.
+
+    .venv/bin/python bench/bench.py --topics 40 --partitions 50 --groups 300
+    .venv/bin/python bench/bench.py --sizes            # 1k, 3k, 10k partitions x 100, 300, 1,000 groups
+    .venv/bin/python bench/bench.py --synthetic        # no Kafka: analysis + render at large-cluster sizes
+
+Not part of the test suite; one real cluster at a time on a small machine. Figures are measured, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+import yaml  # noqa: E402
+from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition  # noqa: E402
+from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # noqa: E402
+
+from harness.cluster import ZkCluster  # noqa: E402
+
+CLK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class Size:
+    topics: int
+    partitions: int  # per topic
+    groups: int
+    per_group: int  # partitions each group commits to
+
+    @property
+    def total(self) -> int:
+        return self.topics * self.partitions
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def fill(cluster: ZkCluster, size: Size) -> None:
+    """Topics (RF 2) and groups committing to `per_group` partitions each, spread over the topics."""
+    admin = cluster.admin_client()
+    names = [f"bench-{i:04d}" for i in range(size.topics)]
+    new = [NewTopic(n, size.partitions, 2) for n in names]
+    for i in range(0, len(new), 50):
+        for f in admin.create_topics(new[i : i + 50], operation_timeout=120).values():
+            f.result(180)
+    all_tps = [(n, p) for n in names for p in range(size.partitions)]
+    pending: list[Future[Any]] = []
+    for g in range(size.groups):
+        gid = f"bench-group-{g:05d}"
+        tps = [TopicPartition(*all_tps[(g * size.per_group + k) % len(all_tps)], 0) for k in range(size.per_group)]
+        pending.append(admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(gid, tps)])[gid])
+        if len(pending) >= 50:
+            for f in pending:
+                f.result(120)
+            pending = []
+    for f in pending:
+        f.result(120)
+
+
+@contextmanager
+def exporter(bootstrap: str, interval: float, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    port = free_port()
+    cfg = {
+        "web": {"listen_address": f"127.0.0.1:{port}"},
+        "clusters": [
+            {
+                "bootstrap_servers": bootstrap,
+                "collection": {"interval_seconds": interval, "jitter_seconds": 0},
+                "lag": {"include_groups": ["bench-group-.*"]},
+            }
+        ],
+    }
+    path = tmp / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    log = (tmp / "exporter.log").open("wb")
+    proc = subprocess.Popen([sys.executable, "-m", "exporter", "--config", str(path)], stdout=log, stderr=log)
+    try:
+        yield proc, f"http://127.0.0.1:{port}/metrics"
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+
+
+def value(text: str, name: str, **labels: str) -> float | None:
+    for line in text.splitlines():
+        named = line.startswith((name + "{", name + " "))
+        if named and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+async def get(session: aiohttp.ClientSession, url: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    async with session.get(url) as r:
+        body = await r.text()
+    return (time.perf_counter() - started) * 1000, body
+
+
+def pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def measure(proc: subprocess.Popen[bytes], url: str, size: Size, interval: float, cycles: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    async with aiohttp.ClientSession() as session:
+        # Until the first complete cycle (every group listed), with no scrape load: the idle figures.
+        deadline = time.monotonic() + 600
+        while True:
+            await asyncio.sleep(2)
+            try:
+                _, text = await get(session, url)
+            except aiohttp.ClientError:
+                continue
+            if (value(text, "kafka_consumer_groups") or 0) >= size.groups and value(
+                text, "kafka_topic_partitions", topic=f"bench-{size.topics - 1:04d}"
+            ):
+                break
+            assert time.monotonic() < deadline, "the exporter never saw the whole cluster"
+        await asyncio.sleep(interval)
+        out["rss_idle"] = rss_mib(proc.pid)
+        # Cycles with the scrape load: sequential scrapes, then bursts of 10 concurrent ones, through `cycles`.
+        cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
+        cycles0 = value(text, "kafka_exporter_collection_cycles_total") or 0
+        seq: list[float] = []
+        conc: list[float] = []
+        durations: list[float] = []
+        while True:
+            for _ in range(20):
+                ms, text = await get(session, url)
+                seq.append(ms)
+            burst = await asyncio.gather(*(get(session, url) for _ in range(10)))
+            conc += [ms for ms, _ in burst]
+            d = value(text, "kafka_exporter_last_cycle_duration_seconds")
+            if d is not None:
+                durations.append(d)
+            done = (value(text, "kafka_exporter_collection_cycles_total") or 0) - cycles0
+            if done >= cycles:
+                break
+            await asyncio.sleep(0.2)
+        elapsed, cpu = time.monotonic() - t0, cpu_seconds(proc.pid) - cpu0
+        out["rss_load"] = rss_mib(proc.pid)
+        out["cycle_wall"] = statistics.median(durations)
+        out["cpu_per_cycle"] = cpu / done
+        out["cpu_per_min"] = cpu / elapsed * 60
+        out["seq"] = (pct(seq, 0.5), pct(seq, 0.99), max(seq))
+        out["conc"] = (pct(conc, 0.5), pct(conc, 0.99), max(conc))
+        out["series"] = sum(1 for line in text.splitlines() if line and not line.startswith("#"))
+        requests = {
+            m.group(1): float(m.group(2))
+            for m in re.finditer(r'kafka_exporter_last_cycle_requests\{[^}]*api="([^"]+)"[^}]*\} (\S+)', text)
+        }
+        out["requests"] = {k: int(v) for k, v in sorted(requests.items()) if v}
+    return out
+
+
+def row(size: Size, m: dict[str, Any]) -> str:
+    s, c = m["seq"], m["conc"]
+    reqs = sum(m["requests"].values())
+    return (
+        f"| {size.total:,} | {size.groups:,} x {size.per_group} | {m['series']:,} | {m['cycle_wall']:.2f} s | "
+        f"{m['cpu_per_cycle']:.2f} s | {reqs} | {s[0]:.1f} / {s[1]:.1f} / {s[2]:.1f} ms | "
+        f"{c[0]:.1f} / {c[1]:.1f} / {c[2]:.1f} ms | {m['cpu_per_min']:.1f} s | "
+        f"{m['rss_idle']:.0f} / {m['rss_load']:.0f} MiB |"
+    )
+
+
+HEADER = (
+    "| partitions | groups x partitions each | series | cycle (median) | process CPU per cycle (scrapes included) "
+    "| requests per cycle | "
+    "/metrics p50 / p99 / max | 10 concurrent p50 / p99 / max | CPU per minute | RSS idle / under load |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def run(sizes: list[Size], brokers: int, interval: float, cycles: int) -> None:
+    print(HEADER, flush=True)
+    for size in sizes:
+        with tempfile.TemporaryDirectory() as tmp, ZkCluster(list(range(1, brokers + 1))) as cluster:
+            started = time.monotonic()
+            fill(cluster, size)
+            print(f"<!-- {size}: cluster filled in {time.monotonic() - started:.0f}s -->", flush=True)
+            with exporter(cluster.bootstrap_servers, interval, Path(tmp)) as (proc, url):
+                m = asyncio.run(measure(proc, url, size, interval, cycles))
+            print(row(size, m), flush=True)
+            print("<!-- requests per cycle: " + ", ".join(f"{k} {v}" for k, v in m["requests"].items()) + " -->")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--brokers", type=int, default=3)
+    ap.add_argument("--topics", type=int, default=40)
+    ap.add_argument("--partitions", type=int, default=50, help="per topic")
+    ap.add_argument("--groups", type=int, default=300)
+    ap.add_argument("--partitions-per-group", type=int, default=3)
+    ap.add_argument("--broker-heap", default="1g", help="each broker's -Xmx (the harness default runs out at ~10k)")
+    ap.add_argument("--interval", type=float, default=10.0)
+    ap.add_argument("--cycles", type=int, default=5, help="cycles measured under scrape load")
+    ap.add_argument("--sizes", action="store_true", help="1k, 3k, 10k partitions x 100, 300, 1,000 groups")
+    ap.add_argument("--synthetic", action="store_true", help="no Kafka: see scripts/bench_exporter.py --no-cluster")
+    args = ap.parse_args()
+    if args.synthetic:
+        subprocess.run([sys.executable, str(ROOT / "scripts" / "bench_exporter.py"), "--no-cluster"], check=True)
+        return
+    os.environ["KCE_BROKER_HEAP"] = args.broker_heap
+    if args.sizes:
+        sizes = [Size(p // 50, 50, g, args.partitions_per_group) for p in (1000, 3000, 10000) for g in (100, 300, 1000)]
+    else:
+        sizes = [Size(args.topics, args.partitions, args.groups, args.partitions_per_group)]
+    run(sizes, args.brokers, args.interval, args.cycles)
+
+
+if __name__ == "__main__":
+    main()
