@@ -97,10 +97,13 @@ class ClusterRunner:
         else:
             self._idle.clear()
             task = asyncio.ensure_future(asyncio.to_thread(self._collect_and_release))
-            try:
-                # The collector bounds each call; this outer bound is the promise that a cycle always ends.
-                snap = await asyncio.wait_for(asyncio.shield(task), col.timeout_seconds + 5)
-            except TimeoutError:
+            # The collector bounds each call; this outer bound is the promise that a cycle always ends. Not
+            # asyncio.wait_for: on Python 3.11 it swallows a cancellation that lands as the cycle ends, and
+            # shutdown then waited for this loop forever. asyncio.wait always lets the cancellation through.
+            done, _ = await asyncio.wait({task}, timeout=col.timeout_seconds + 5)
+            if done:
+                snap = task.result()
+            else:
                 snap = ClusterSnapshot(
                     taken_at=time.time(), errors=(SourceError(METADATA, "cycle", "collection deadline exceeded"),)
                 )

@@ -3,6 +3,9 @@ that did not answer is not asked again in the cycle."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import dataclasses
 import logging
 import re
 import time
@@ -218,3 +221,41 @@ def test_every_call_the_sources_make_has_an_error_counter_from_the_start() -> No
         assert s.value(m.ERRORS, source="kafka_admin", call="describe_quorum") is None  # KRaft only
     finally:
         r.close()
+
+
+@pytest.mark.timeout(60)
+async def test_cancelling_the_collection_loop_always_ends_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Shutdown (SIGTERM) cancels each cluster's loop and waits for it. On Python 3.11, asyncio.wait_for returns
+    # the result of a future that finished in the same loop iteration as the cancellation, and so swallows the
+    # cancellation: the loop then ran on and shutdown waited forever. Cycles of no time make that moment common.
+    class Stop(BaseException):  # ends a loop that ignored its cancellation, so the test fails instead of hanging
+        pass
+
+    stop = False
+
+    def collect() -> ClusterSnapshot:
+        if stop:
+            raise Stop
+        return SNAP
+
+    r = runner()
+    monkeypatch.setattr(r._collector, "collect", collect)
+    monkeypatch.setattr(r, "_publish", lambda snap: None)
+    r.cfg = dataclasses.replace(
+        r.cfg, collection=dataclasses.replace(r.cfg.collection, interval_seconds=0.0, jitter_seconds=0.0)
+    )
+    hung = 0
+    for i in range(300):
+        task = asyncio.create_task(r.run_forever())
+        for _ in range(i % 7):
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.0005 * (i % 5))
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=2)
+        if not done:
+            hung += 1
+            stop = True
+            with contextlib.suppress(Stop):
+                await task
+            break
+    assert hung == 0, f"loop {i} went on running after its cancellation"
