@@ -23,8 +23,10 @@ from exporter.analysis.violations import Violation, violations
 from exporter.collect import ClusterCollector
 from exporter.config import ClusterConfig, Config, ConfigError, load_config
 from exporter.model import ClusterSnapshot
+from exporter.redact import redact_logs
 from exporter.runner import ClusterRunner
 from exporter.server import make_app
+from exporter.sources.zookeeper import quiet_connection_loop_deaths
 from exporter.web_config import WebSecurity, load_web_config, ssl_context
 
 log = logging.getLogger("exporter")
@@ -390,6 +392,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=cfg.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
     )
+    redact_logs(cfg, logging.getLogger().handlers)
+    quiet_connection_loop_deaths()
     if cfg.log_level != "debug":
         for name in CLIENT_LOGGERS:
             logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -11,6 +11,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from confluent_kafka import KafkaError
+
 CLIENT_ID = "kafka-cluster-exporter"
 
 # librdkafka setting -> kafka-python setting.
@@ -53,12 +55,33 @@ def unsupported(client: Mapping[str, str]) -> list[str]:
     return sorted(k for k in client if k not in KAFKA_PYTHON_EQUIVALENT and k not in LIBRDKAFKA_ONLY)
 
 
-def librdkafka_config(bootstrap_servers: str, client: Mapping[str, str]) -> dict[str, Any]:
+# A call that failed because the cluster refused the exporter's credentials or certificate records this call
+# (source, AUTHENTICATE) with the cause: requests themselves only fail with "transport failure" or a timeout.
+AUTHENTICATE = "authenticate"
+_AUTH_CODES = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED})
+
+
+class AuthFailures:
+    """The last authentication or TLS failure librdkafka reported for one cluster (through its error_cb, the only
+    place it says why a connection was refused), until a request succeeds again."""
+
+    def __init__(self) -> None:
+        self.last: str | None = None
+
+    def error_cb(self, err: KafkaError) -> None:
+        if err.code() in _AUTH_CODES:
+            self.last = err.str()
+
+
+def librdkafka_config(
+    bootstrap_servers: str, client: Mapping[str, str], auth: AuthFailures | None = None
+) -> dict[str, Any]:
     return {
         "bootstrap.servers": bootstrap_servers,
         "client.id": CLIENT_ID,
         # librdkafka logs every failed connection attempt; route it to Python logging so it obeys log_level.
         "logger": logging.getLogger("librdkafka"),
+        **({"error_cb": auth.error_cb} if auth is not None else {}),
         **client,
     }
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from exporter.clients import AUTHENTICATE, AuthFailures
 from exporter.config import ClusterConfig
 from exporter.model import BrokerVersion, ClusterSnapshot, ConfigValue, LogDir, Metadata, Topic
 from exporter.sources import KAFKA_ADMIN, METADATA, ZOOKEEPER, capabilities
@@ -37,9 +38,16 @@ class ClusterCollector:
         self._kafka = KafkaAdminSource(cfg.bootstrap_servers, cfg.client, col.request_timeout_seconds)
         # How long one broker may take to answer an any-broker request before another is asked.
         hedge = max(1.0, col.request_timeout_seconds / 4)
-        self._metadata = MetadataSource(admin_client(cfg.bootstrap_servers, cfg.client), self._kafka, self._pool, hedge)
+        auth = AuthFailures()
+        self._metadata = MetadataSource(
+            functools.partial(admin_client, cfg.bootstrap_servers, cfg.client, auth),
+            self._kafka,
+            self._pool,
+            hedge,
+            auth,
+        )
         self._groups = GroupsSource(cfg.bootstrap_servers, cfg.client, col.request_timeout_seconds, cfg.lag)
-        self._zk = ZooKeeperSource(cfg.zookeeper.connect, cfg.zookeeper.timeout_seconds) if cfg.zookeeper else None
+        self._zk = ZooKeeperSource(cfg.zookeeper) if cfg.zookeeper else None
         self._reassignments = ReassignmentsSource(self._kafka, self._zk)
         self._probe = ProbeSource(cfg, self._kafka) if cfg.concern_on("probe") else None
         self._unresponsive: set[int] = set()  # brokers that did not answer a call in the last cycle
@@ -291,7 +299,8 @@ ZOOKEEPER_CALLS = (
 def calls(cfg: ClusterConfig, mode: str | None) -> list[tuple[str, str]]:
     """Every (source, call) a cycle can make against this cluster, so that each error counter exists at 0 before
     its first failure: increase() then counts that failure instead of missing it."""
-    out = [(METADATA, "metadata"), (METADATA, "cycle"), *((KAFKA_ADMIN, c) for c in KAFKA_CALLS)]
+    out = [(METADATA, "metadata"), (METADATA, "cycle"), (METADATA, AUTHENTICATE)]
+    out += [(KAFKA_ADMIN, c) for c in KAFKA_CALLS]
     if cfg.concern_on("lag"):
         out += [(KAFKA_ADMIN, c) for c in LAG_CALLS]
     if cfg.concern_on("probe"):
@@ -300,6 +309,8 @@ def calls(cfg: ClusterConfig, mode: str | None) -> list[tuple[str, str]]:
         out += [(KAFKA_ADMIN, c) for c in KRAFT_CALLS]
     if cfg.zookeeper is not None:
         out += [(ZOOKEEPER, c) for c in ZOOKEEPER_CALLS]
+        if cfg.zookeeper.sasl is not None:
+            out.append((ZOOKEEPER, AUTHENTICATE))
     return out
 
 

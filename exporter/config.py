@@ -29,10 +29,22 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class ZooKeeperSaslConfig:
+    """SASL to a ZooKeeper that requires it (the Client section of a broker's JAAS file)."""
+
+    username: str
+    # The password, or a file holding it (e.g. a mounted secret; one trailing newline is dropped).
+    password: str | None = field(default=None, repr=False)
+    password_file: str | None = None
+    mechanism: str = "DIGEST-MD5"
+
+
+@dataclass(frozen=True)
 class ZooKeeperConfig:
     # host:port[,host:port][/chroot], as Kafka's zookeeper.connect.
     connect: str
     timeout_seconds: float = 5.0
+    sasl: ZooKeeperSaslConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -135,7 +147,8 @@ class ClusterConfig:
     # Name of the cluster: selects it with /metrics?cluster=NAME. Required when several clusters are listed.
     name: str = "default"
     # librdkafka setting names (security.protocol, sasl.*, ssl.*); both client libraries get them (exporter/clients.py).
-    client: dict[str, str] = field(default_factory=dict)
+    # Secrets from files: sasl.password_file, ssl.key.password_file (read at start into sasl.password, ...).
+    client: dict[str, str] = field(default_factory=dict, repr=False)
     zookeeper: ZooKeeperConfig | None = None
     collection: CollectionConfig = field(default_factory=CollectionConfig)
     policy: PolicyConfig = field(default_factory=PolicyConfig)
@@ -382,8 +395,45 @@ def parse_config(data: Any) -> Config:
     if data is None:
         raise ConfigError("config: the file is empty; list at least one cluster under 'clusters:'")
     cfg = typing.cast(Config, _build(Config, data, ""))
+    cfg = dataclasses.replace(
+        cfg, clusters=tuple(_read_secrets(c, f"clusters[{i}]") for i, c in enumerate(cfg.clusters))
+    )
     _validate(cfg)
     return cfg
+
+
+# Secrets a config may name by file (a mounted Kubernetes secret) instead of writing them in: file key -> setting.
+CLIENT_SECRET_FILES = {"sasl.password_file": "sasl.password", "ssl.key.password_file": "ssl.key.password"}
+
+
+def _secret_file(path: str, field_path: str) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{field_path}: cannot read the secret file {path}: {reason}") from None
+    return text[:-1] if text.endswith("\n") else text
+
+
+def _read_secrets(c: ClusterConfig, path: str) -> ClusterConfig:
+    """Secrets named by file, read once at start: the config then holds them as if written in."""
+    client = dict(c.client)
+    for file_key, key in CLIENT_SECRET_FILES.items():
+        if file_key in client:
+            if key in client:
+                raise ConfigError(f"{path}.client.{file_key}: give {key} or {file_key}, not both")
+            client[key] = _secret_file(client.pop(file_key), f"{path}.client.{file_key}")
+    zk = c.zookeeper
+    if zk is not None and zk.sasl is not None:
+        sasl, where = zk.sasl, f"{path}.zookeeper.sasl"
+        if (sasl.password is None) == (sasl.password_file is None):
+            raise ConfigError(f"{where}.password: give password or password_file (one of them)")
+        if sasl.mechanism.upper() != "DIGEST-MD5":
+            raise ConfigError(f"{where}.mechanism: only DIGEST-MD5 is supported, got {sasl.mechanism!r}")
+        if sasl.password_file is not None:
+            password = _secret_file(sasl.password_file, f"{where}.password_file")
+            zk = dataclasses.replace(zk, sasl=dataclasses.replace(sasl, password=password, password_file=None))
+    return dataclasses.replace(c, client=client, zookeeper=zk)
 
 
 def load_config(path: str | Path) -> Config:

@@ -14,15 +14,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from exporter import concerns
+from exporter.clients import AUTHENTICATE
 from exporter.collect import ClusterCollector, calls
 from exporter.config import ClusterConfig
 from exporter.metrics.health import SNAPSHOT_AGE, HealthState, build_info_labels, health_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
 from exporter.model import ClusterSnapshot, SourceError
 from exporter.outages import CLUSTER, OutageLog
-from exporter.sources import METADATA
+from exporter.sources import METADATA, ZOOKEEPER
 
 log = logging.getLogger(__name__)
+# While Kafka refuses the credentials, cycles back off (doubling the interval) up to this.
+AUTH_BACKOFF_MAX_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -127,17 +130,26 @@ class ClusterRunner:
             h.errors.setdefault(key, 0)
         for err in snap.errors:
             h.errors[(err.source, err.call)] += 1
-            failures[err.source].append(f"{err.call}: {err.message}")
+            # The cause first: the line that says a source is down shows its first failure.
+            failures[err.source].insert(
+                0 if err.call == AUTHENTICATE else len(failures[err.source]), f"{err.call}: {err.message}"
+            )
             log.debug("cluster %s: %s %s failed: %s", self.cfg.name, err.source, err.call, err.message)
         h.requests.update(snap.requests)
         h.last_requests = dict(snap.requests)
         asked = {src for src, _ in snap.requests} | set(failures)
         h.sources_up.update({src: src not in failures for src in asked})
+        refused = {err.source for err in snap.errors if err.call == AUTHENTICATE}
+        h.auth_failed.update({src: src in refused for src in asked & {METADATA, ZOOKEEPER}})
+        h.refused_cycles = h.refused_cycles + 1 if METADATA in refused and snap.brokers is None else 0
         h.reachable = snap.brokers is not None
         healthy = {src for src in asked if src not in failures} | ({CLUSTER} if h.reachable else set())
         if not h.reachable:
-            reasons = [msg for msgs in failures.values() for msg in msgs]
-            failures[CLUSTER] = [next((r for r in reasons if r.startswith("metadata")), "no broker answered")]
+            reasons = failures.get(METADATA, []) + [
+                m for src, msgs in failures.items() if src != METADATA for m in msgs
+            ]
+            first = ("authenticate", "metadata")  # the cause, when known, before the failed request
+            failures[CLUSTER] = [next((r for p in first for r in reasons if r.startswith(p)), "no broker answered")]
         self._outages.cycle(snap.taken_at, failures, healthy)
         for c in self.concerns:
             try:
@@ -184,7 +196,10 @@ class ClusterRunner:
             except Exception:  # a bug in analysis must not stop collection; it is logged with its trace
                 log.exception("cluster %s: collection cycle failed", self.cfg.name)
             elapsed = time.monotonic() - started
-            await asyncio.sleep(max(0.0, col.interval_seconds - elapsed) + random.uniform(0, col.jitter_seconds))
+            wait = max(0.0, col.interval_seconds - elapsed) + random.uniform(0, col.jitter_seconds)
+            if self.health.refused_cycles:  # wrong credentials: asking as often only adds failed logins
+                wait = max(wait, min(col.interval_seconds * 2**self.health.refused_cycles, AUTH_BACKOFF_MAX_SECONDS))
+            await asyncio.sleep(wait)
 
     def close(self, wait_seconds: float | None = None) -> bool:
         """Wait for a collection still running (each of its calls is bounded by its timeout; at most

@@ -215,13 +215,23 @@ def _tail_file(path: Path, lines: int) -> list[str]:
 
 
 def _write_properties(path: Path, props: Mapping[str, str]) -> None:
-    path.write_text("".join(f"{k}={v.replace(chr(92), chr(92) * 2)}\n" for k, v in props.items()))
+    def escape(v: str) -> str:  # java.util.Properties reads \\ and \n back (e.g. inline PEM keys)
+        return v.replace("\\", "\\\\").replace("\n", "\\n")
+
+    path.write_text("".join(f"{k}={escape(v)}\n" for k, v in props.items()))
 
 
 def _config_str(value: ConfigValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def _jaas(section: str, options: Mapping[str, str]) -> str:
+    """A JAAS file with one DIGEST-MD5 login section (ZooKeeper's Server or its clients' Client)."""
+    module = "org.apache.zookeeper.server.auth.DigestLoginModule"
+    opts = "".join(f'\n  {k}="{v}"' for k, v in options.items())
+    return f"{section} {{\n  {module} required{opts};\n}};\n"
 
 
 def _random_cluster_id() -> str:
@@ -399,6 +409,7 @@ class _Node:
     stopped_on_purpose: bool = False  # ZooKeeper: stop_zookeeper() was called
     unclean_exit: bool = False  # last exit was SIGKILL: its ZooKeeper session may still be alive
     cds: _CdsTraining | None = None  # this JVM dumps the class-data archive when it exits
+    listener_ports: dict[str, int] = field(default_factory=dict)  # extra listeners by name (Cluster listeners=)
 
     @property
     def config_path(self) -> Path:
@@ -469,7 +480,12 @@ class Cluster(abc.ABC):
         broker_ids: Sequence[int],
         racks: Mapping[int, str] | None = None,
         broker_config: Mapping[str, ConfigValue] | None = None,
+        listeners: Mapping[str, str] | None = None,
+        jaas: str | None = None,
     ) -> None:
+        """`listeners`: extra listeners by name -> security protocol (e.g. {"SECURE": "SASL_SSL"}), each on its
+        own port besides the PLAINTEXT one brokers and the harness use; their ssl./sasl. settings come with
+        `broker_config` (listener.name.secure.*). `jaas`: a JAAS file's text for every broker JVM."""
         ids = list(broker_ids)
         if not ids:
             raise ValueError("a cluster needs at least one broker id")
@@ -481,6 +497,10 @@ class Cluster(abc.ABC):
         self._initial_ids = ids
         self._racks = dict(racks or {})
         self._overrides = {k: _config_str(v) for k, v in (broker_config or {}).items()}
+        self._listeners = dict(listeners or {})
+        if any(not name.isidentifier() or name.upper() in ("PLAINTEXT", "CONTROLLER") for name in self._listeners):
+            raise ValueError(f"listener names must be identifiers other than PLAINTEXT and CONTROLLER: {listeners}")
+        self._jaas = jaas
         self._state: _State | None = None
         self._finalizer: weakref.finalize[[float], Cluster] | None = None
         self._lock = threading.RLock()  # one topology change at a time
@@ -558,6 +578,10 @@ class Cluster(abc.ABC):
     def bootstrap_servers(self) -> str:
         """`127.0.0.1:<port>` of every member broker, comma-separated."""
         return ",".join(f"127.0.0.1:{n.port}" for n in self._st.brokers.values())
+
+    def listener_bootstrap(self, listener: str) -> str:
+        """host:port of every running broker's extra listener `listener` (see `listeners=`)."""
+        return ",".join(f"127.0.0.1:{n.listener_ports[listener]}" for n in self._st.brokers.values() if n.running)
 
     def port(self, broker_id: int) -> int:
         return self._node(broker_id).port
@@ -758,8 +782,25 @@ class Cluster(abc.ABC):
         node_dir = self._st.dir / f"broker-{broker_id}"
         node_dir.mkdir()
         node = _Node(broker_id, node_dir, port, controller_port, rack)
+        taken = {port, controller_port}
+        while self._listeners and len(node.listener_ports) < len(self._listeners):
+            free = [p for p in _free_ports(len(self._listeners)) if p not in taken]
+            node.listener_ports = dict(zip(self._listeners, free, strict=False))
         (node_dir / "data").mkdir()
         return node
+
+    def _listener_props(self, node: _Node, own: Mapping[str, str]) -> dict[str, str]:
+        """listeners, advertised.listeners and the protocol map: `own` (name -> protocol, PLAINTEXT first) and
+        the extra ones; only PLAINTEXT is advertised by the harness's own listeners and CONTROLLER never."""
+        ports = {"PLAINTEXT": node.port, "CONTROLLER": node.controller_port, **node.listener_ports}
+        names = [n for n in own if ports.get(n) is not None] + list(self._listeners)
+        advertised = [n for n in names if n != "CONTROLLER"]
+        return {
+            "listeners": ",".join(f"{n}://127.0.0.1:{ports[n]}" for n in names),
+            "advertised.listeners": ",".join(f"{n}://127.0.0.1:{ports[n]}" for n in advertised),
+            # Every protocol, also CONTROLLER's on a broker-only node: it connects to the controllers with it.
+            "listener.security.protocol.map": ",".join(f"{n}:{p}" for n, p in {**own, **self._listeners}.items()),
+        }
 
     def _shared_defaults(self, replication: int) -> dict[str, str]:
         rf = str(min(3, replication))
@@ -786,6 +827,8 @@ class Cluster(abc.ABC):
     def _write_node_files(self, node: _Node, props: dict[str, str]) -> None:
         props.update(self._overrides)
         _write_properties(node.config_path, props)
+        if self._jaas is not None:
+            (node.dir / "jaas.conf").write_text(self._jaas)
         self._write_log_config(node)
 
     def _write_log_config(self, node: _Node) -> Path:
@@ -805,6 +848,7 @@ class Cluster(abc.ABC):
             java_binary(),
             *BROKER_JVM_OPTS,
             *broker_heap_opts(),
+            *([f"-Djava.security.auth.login.config={node.dir / 'jaas.conf'}"] if self._jaas is not None else []),
             *cds_opts,
             logging_jvm_opt(self.version, log_config),
             "-cp",
@@ -879,11 +923,22 @@ class ZkCluster(Cluster):
         racks: Mapping[int, str] | None = None,
         broker_config: Mapping[str, ConfigValue] | None = None,
         version: KafkaVersion = "3.9",
+        *,
+        listeners: Mapping[str, str] | None = None,
+        zookeeper_users: Mapping[str, str] | None = None,
     ) -> None:
+        """`zookeeper_users` (user -> password): ZooKeeper requires SASL DIGEST-MD5 from every client (the seed's
+        zoo_jaas.conf); brokers and the harness log in as the user "kafka", which must be one of them."""
         if version == "4":
             raise ValueError("Kafka 4 has no ZooKeeper mode; use KraftCluster")
         self.version = version
-        super().__init__(broker_ids, racks, broker_config)
+        self.zookeeper_users = dict(zookeeper_users or {})
+        jaas = None
+        if self.zookeeper_users:
+            if "kafka" not in self.zookeeper_users:
+                raise ValueError("zookeeper_users needs the user 'kafka' for the brokers")
+            jaas = _jaas("Client", {"username": "kafka", "password": self.zookeeper_users["kafka"]})
+        super().__init__(broker_ids, racks, broker_config, listeners, jaas)
 
     @property
     def zk_connect(self) -> str:
@@ -960,8 +1015,19 @@ class ZkCluster(Cluster):
                 "admin.enableServer": "false",
                 "4lw.commands.whitelist": "*",
                 "preAllocSize": "4096",  # KiB; default 64 MiB per transaction log
+                **(
+                    {
+                        "authProvider.sasl": "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+                        "sessionRequireClientSASLAuth": "true",  # ZooKeeper 3.6+: no session without SASL
+                    }
+                    if self.zookeeper_users
+                    else {}
+                ),
             },
         )
+        if self.zookeeper_users:
+            users = {f"user_{u}": p for u, p in self.zookeeper_users.items()}
+            (zk_dir / "jaas.conf").write_text(_jaas("Server", users))
         (zk_dir / "log4j.properties").write_text(_log4j_properties(zk.log_path, ()))
         self._spawn_zookeeper(zk)
         for broker_id, port in zip(self._initial_ids, ports[1:], strict=True):
@@ -978,8 +1044,8 @@ class ZkCluster(Cluster):
         props = {
             "broker.id": str(node.id),
             "reserved.broker.max.id": "100000",  # auto-generated ids start above it; ours may be e.g. 1001
-            "listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
+            **self._listener_props(node, {"PLAINTEXT": "PLAINTEXT"}),
+            "inter.broker.listener.name": "PLAINTEXT",
             "zookeeper.connect": self.zk_connect,
             "zookeeper.session.timeout.ms": str(SESSION_TIMEOUT_MS),
             "zookeeper.connection.timeout.ms": "30000",
@@ -1007,6 +1073,7 @@ class ZkCluster(Cluster):
             *cds_opts,
             f"-Dlog4j.configuration=file:{zk.dir / 'log4j.properties'}",
             "-Dzookeeper.jmx.log4j.disable=true",
+            *([f"-Djava.security.auth.login.config={zk.dir / 'jaas.conf'}"] if self.zookeeper_users else []),
             "-cp",
             classpath(self.version),
             "org.apache.zookeeper.server.quorum.QuorumPeerMain",
@@ -1027,7 +1094,12 @@ class ZkCluster(Cluster):
             time.sleep(0.1)
 
     def _kazoo(self) -> KazooClient:
-        client = KazooClient(hosts=self.zk_connect, timeout=5.0, logger=_client_log)
+        sasl = (
+            {"mechanism": "DIGEST-MD5", "username": "kafka", "password": self.zookeeper_users["kafka"]}
+            if self.zookeeper_users
+            else None
+        )
+        client = KazooClient(hosts=self.zk_connect, timeout=5.0, logger=_client_log, sasl_options=sasl)
         try:
             client.start(timeout=10)
         except KazooTimeoutError:
@@ -1086,8 +1158,9 @@ class KraftCluster(Cluster):
         node_ids: Sequence[int] = (1, 2, 3),
         racks: Mapping[int, str] | None = None,
         broker_config: Mapping[str, ConfigValue] | None = None,
+        listeners: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(node_ids, racks, broker_config)
+        super().__init__(node_ids, racks, broker_config, listeners)
         self.cluster_id = _random_cluster_id()
 
     @property
@@ -1116,18 +1189,13 @@ class KraftCluster(Cluster):
 
     def _write_kraft_config(self, node: _Node) -> None:
         combined = node.controller_port is not None
-        listeners = f"PLAINTEXT://127.0.0.1:{node.port}"
-        if combined:
-            listeners += f",CONTROLLER://127.0.0.1:{node.controller_port}"
         rf = min(3, len(self._initial_ids))
         props = {
             "process.roles": "broker,controller" if combined else "broker",
             "node.id": str(node.id),
             "controller.quorum.voters": self.controller_quorum_voters,
             "controller.listener.names": "CONTROLLER",
-            "listeners": listeners,
-            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port}",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            **self._listener_props(node, {"PLAINTEXT": "PLAINTEXT", "CONTROLLER": "PLAINTEXT"}),
             "inter.broker.listener.name": "PLAINTEXT",
             "log.dirs": str(node.dir / "data"),
             "broker.session.timeout.ms": str(SESSION_TIMEOUT_MS),

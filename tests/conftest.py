@@ -2,7 +2,8 @@
 
 - `zk_cluster` / `kraft_cluster`: one 3-broker cluster (ids 1, 2, 3) per session, started on first use.
   Tests may inject faults into them: after each such test every broker is thawed/restarted (`heal()`).
-- `cluster_factory(mode, ids, racks=None, broker_config=None)`: throwaway clusters, stopped after the test.
+- `cluster_factory(mode, ids, racks=None, broker_config=None)`: throwaway clusters, stopped after the test;
+  `cluster_factory.start(cluster)` starts one the test built itself.
 
 Tests using any of them get the `cluster` marker automatically (`-m "not cluster"` skips them). When such a
 test fails, the report includes the log tails of its brokers.
@@ -11,7 +12,7 @@ test fails, the report includes the log tails of its brokers.
 from __future__ import annotations
 
 from collections.abc import Generator, Iterator, Mapping, Sequence
-from typing import Literal, overload
+from typing import Literal, TypeVar, overload
 
 import pytest
 
@@ -20,6 +21,7 @@ from harness.jars import KafkaVersion
 
 CLUSTER_FIXTURES = frozenset({"zk_cluster", "kraft_cluster", "cluster_factory"})
 _SHARED = ("zk_cluster", "kraft_cluster")
+C = TypeVar("C", bound=Cluster)
 
 
 class ClusterFactory:
@@ -62,6 +64,11 @@ class ClusterFactory:
             cluster = KraftCluster(ids, racks, broker_config)
         else:
             raise ValueError(f"mode must be 'zookeeper' or 'kraft', got {mode!r}")
+        self.clusters.append(cluster)
+        return cluster.start()
+
+    def start(self, cluster: C) -> C:
+        """Start a cluster the test built itself (e.g. with secured listeners) and stop it at teardown."""
         self.clusters.append(cluster)
         return cluster.start()
 

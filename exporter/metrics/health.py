@@ -53,6 +53,15 @@ CLUSTER_REACHABLE = define(
     "1 if the last cycle read the cluster's Metadata (brokers, topics, partitions) from some broker, 0 if no "
     "broker answered: then the cluster's series are absent and kafka_exporter_snapshot_age_seconds grows.",
 )
+AUTH_FAILED = define(
+    "kafka_exporter_authentication_failed",
+    "gauge",
+    "1 if the source refused the exporter's credentials or certificate in the last cycle that asked it (wrong "
+    "password, unknown user, untrusted certificate: the log names the cause), else 0. source: metadata (the "
+    "Kafka cluster, as librdkafka reports it; kafka-python uses the same settings), zookeeper. While Kafka "
+    "refuses them, cycles back off, doubling their interval up to 5 minutes.",
+    ("source",),
+)
 CONCERN_SUCCESS = define(
     "kafka_exporter_concern_success",
     "gauge",
@@ -99,6 +108,8 @@ class HealthState:
     # Whether each source's calls all succeeded, as of the last cycle that asked it (a source a cycle did
     # not ask, e.g. librdkafka while kafka-python stands in for it, keeps its last state).
     sources_up: dict[str, bool] = field(default_factory=dict)
+    auth_failed: dict[str, bool] = field(default_factory=dict)  # likewise: refused the credentials
+    refused_cycles: int = 0  # consecutive cycles in which Kafka refused the credentials
     reachable: bool | None = None  # None before the first cycle
     # Per concern: whether the last cycle computed it, and how long that took.
     concerns: dict[str, tuple[bool, float]] = field(default_factory=dict)
@@ -132,6 +143,8 @@ def health_samples(h: HealthState, build: dict[str, str]) -> Samples:
         s.add(CLUSTER_REACHABLE, int(h.reachable))
     for src, up in sorted(h.sources_up.items()):
         s.add(SOURCE_UP, int(up), source=src)
+    for src, failed in sorted(h.auth_failed.items()):
+        s.add(AUTH_FAILED, int(failed), source=src)
     for name, (ok, seconds) in h.concerns.items():
         s.add(CONCERN_SUCCESS, int(ok), concern=name)
         s.add(CONCERN_DURATION, seconds, concern=name)

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from exporter.clients import librdkafka_config
+from exporter.clients import AUTHENTICATE, AuthFailures, librdkafka_config
 from exporter.model import Broker, Metadata, Partition, Topic
 from exporter.sources import METADATA
 from exporter.sources.kafka_admin import INTERNAL_TOPICS, KafkaAdminSource
@@ -32,19 +33,19 @@ RACKS_EVERY_CYCLES = 20
 log = logging.getLogger(__name__)
 
 
-def admin_client(bootstrap_servers: str, client: dict[str, str]) -> AdminClient:
+def admin_client(bootstrap_servers: str, client: dict[str, str], auth: AuthFailures | None = None) -> AdminClient:
     try:
-        return AdminClient(librdkafka_config(bootstrap_servers, client))
+        return AdminClient(librdkafka_config(bootstrap_servers, client, auth))
     except KafkaException as e:
         raise ValueError(f"invalid client setting: {e.args[0].str()}") from None
 
 
-def read_metadata(admin: AdminClient, rec: CycleRecorder) -> Metadata | None:
+def read_metadata(admin: AdminClient, rec: CycleRecorder, timeout: float | None = None) -> Metadata | None:
     """One Metadata request (to any live broker): brokers, controller, topics and partitions.
 
     Read first on purpose: librdkafka sends DescribeCluster to the controller it has cached, and after that
     broker dies it waits on it until a Metadata response refreshes the cache (seen with librdkafka 2.16)."""
-    md = rec.call(METADATA, "metadata", lambda: admin.list_topics(timeout=rec.timeout()))
+    md = rec.call(METADATA, "metadata", lambda: admin.list_topics(timeout=timeout or rec.timeout()))
     if md is None:
         return None
     brokers = tuple(
@@ -75,9 +76,16 @@ class MetadataSource:
     """The cycle's Metadata, from whichever client answers, with racks filled in."""
 
     def __init__(
-        self, admin: AdminClient, fallback: KafkaAdminSource, pool: ThreadPoolExecutor, hedge_seconds: float
+        self,
+        new_admin: Callable[[], AdminClient],
+        fallback: KafkaAdminSource,
+        pool: ThreadPoolExecutor,
+        hedge_seconds: float,
+        auth: AuthFailures,
     ) -> None:
-        self._admin = admin
+        self._new_admin = new_admin
+        self._admin: AdminClient | None = new_admin()
+        self._auth = auth
         self._fallback = fallback
         self._pool = pool
         self.hedge_seconds = hedge_seconds  # how long one broker may take before another is asked
@@ -92,6 +100,8 @@ class MetadataSource:
 
     @property
     def librdkafka(self) -> AdminClient:
+        if self._admin is None:  # dropped after the cluster refused the credentials
+            self._admin = self._new_admin()
         return self._admin
 
     def read(self, rec: CycleRecorder, avoid: set[int]) -> Metadata | None:
@@ -99,21 +109,44 @@ class MetadataSource:
         frozen one: seen 12 cycles in a row); then kafka-python goes first, and librdkafka is tried again every
         few cycles or when kafka-python fails. `avoid`: brokers that did not answer lately."""
         self._cycles += 1
+        if self._auth.last is not None:
+            return self._authenticate(rec)
         if self._librdkafka_slow and self._cycles % METADATA_RETRY_CYCLES != 0:
             md = self._fallback.metadata(rec, avoid)
             if md is not None or rec.timeout() <= 0.1:
                 return md
-        primary = self._pool.submit(read_metadata, self._admin, rec)
+        primary = self._pool.submit(read_metadata, self.librdkafka, rec)
         done, _ = wait([primary], timeout=self.hedge_seconds)
         md = primary.result() if done else None
         self._librdkafka_slow = md is None
         if md is not None:
             return md
+        self.librdkafka.poll(0)  # serves error_cb, where librdkafka says why a connection was refused
+        if self._auth.last is not None:  # refused, not slow: kafka-python, with the same credentials, would be too
+            self._refused(rec)
+            return None
         backup = self._fallback.metadata(rec, avoid)
         if backup is not None or primary.done():
             return backup
         done, _ = wait([primary], timeout=max(0.0, rec.timeout()))
         return primary.result() if done else None
+
+    def _authenticate(self, rec: CycleRecorder) -> Metadata | None:
+        """While the cluster refuses the credentials: one Metadata request from a new librdkafka client, and no
+        kafka-python (same credentials, more failed logins)."""
+        self._auth.last = None
+        # A login takes a fraction of a second: no need to wait out the cycle while librdkafka retries it.
+        md = read_metadata(self.librdkafka, rec, min(rec.timeout(), self.hedge_seconds))
+        self.librdkafka.poll(0)  # serves error_cb
+        if md is None and self._auth.last is not None:
+            self._refused(rec)
+        return md
+
+    def _refused(self, rec: CycleRecorder) -> None:
+        """Records why, and drops the client: one left open keeps reconnecting in the background, each attempt a
+        failed login on a broker (measured: about 9 a second)."""
+        rec.error(METADATA, AUTHENTICATE, f"authentication failed: {self._auth.last}")
+        self._admin = None
 
     # -- racks ------------------------------------------------------------------------------------------------
     def racks_due(self) -> bool:

@@ -7,11 +7,15 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sys
+import threading
 from typing import Any
 
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import AuthFailedError, KazooException, NoNodeError, SASLException, SessionClosedRequireSaslError
 
+from exporter.clients import AUTHENTICATE
+from exporter.config import ZooKeeperConfig
 from exporter.model import ZkState
 from exporter.sources import ZOOKEEPER
 from exporter.sources.recorder import CycleRecorder
@@ -57,20 +61,55 @@ def parse_isr(data: bytes | None) -> tuple[int, ...] | None:
     return None if not doc else tuple(int(b) for b in doc.get("isr", ()))
 
 
+class _KazooLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """kazoo's logger for one client. kazoo tells why its connection loop died (e.g. ZooKeeper refused the SASL
+    login) only by logging the exception, then ends the loop's thread: keep that cause for the cycle to report."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.getLogger("kazoo"), {})
+        self.auth_failure: str | None = None
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        exc = sys.exc_info()[1]
+        if isinstance(exc, AuthFailedError | SessionClosedRequireSaslError | SASLException):
+            self.auth_failure = f"{type(exc).__name__}" + (f": {exc}" if str(exc) else "")
+        super().exception(msg, *args, **kwargs)
+
+
+def quiet_connection_loop_deaths() -> None:
+    """kazoo's connection loop logs why it ended (a refused login: reported by the cycle as one line) and then
+    lets its thread die with the exception, which Python prints as a traceback: not for kazoo's own errors."""
+    default = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        name = args.thread.name if args.thread is not None else ""
+        if not (isinstance(args.exc_value, KazooException) and "zk_loop" in name):
+            default(args)
+
+    threading.excepthook = hook
+
+
 def _raise_disconnected() -> None:
     raise ConnectionError("not connected to ZooKeeper (kazoo is reconnecting)")
 
 
 class ZooKeeperSource:
-    def __init__(self, connect: str, timeout_s: float) -> None:
-        self._connect = connect
-        self._timeout = timeout_s
+    def __init__(self, cfg: ZooKeeperConfig) -> None:
+        self._connect = cfg.connect
+        self._timeout = cfg.timeout_seconds
+        sasl = cfg.sasl
+        self._sasl = {"mechanism": "DIGEST-MD5", "username": sasl.username, "password": sasl.password} if sasl else None
         self._zk: KazooClient | None = None
+        self._log = _KazooLog()
 
     def _client(self) -> KazooClient:
         if self._zk is None:
             zk = KazooClient(
-                hosts=self._connect, timeout=self._timeout, read_only=True, logger=logging.getLogger("kazoo")
+                hosts=self._connect,
+                timeout=self._timeout,
+                read_only=True,
+                logger=self._log,
+                sasl_options=self._sasl,
             )
             try:
                 zk.start(timeout=self._timeout)
@@ -107,6 +146,7 @@ class ZooKeeperSource:
         ids = rec.call(SOURCE, "get_broker_ids", lambda: self._client().get_children("/brokers/ids"))
         request = rec.call(SOURCE, "get_reassign_partitions", lambda: self._get("/admin/reassign_partitions"))
         if rec.failed(SOURCE):
+            self._refused(rec)
             return None
         controller_id, kraft = parse_controller(controller)
         moving: dict[tuple[str, int], tuple[tuple[int, ...], tuple[int, ...]]] = {}
@@ -126,9 +166,23 @@ class ZooKeeperSource:
         """Whether reads can be made now; a client that is not connected is recorded as a connect error. kazoo
         reconnects in the background, and reads while disconnected would only wait out timeouts."""
         zk = rec.call(SOURCE, "connect", self._client, requests=0)  # a request only when it (re)connects
+        if self._refused(rec):
+            return False
         if zk is not None and not zk.connected:
             rec.call(SOURCE, "connect", _raise_disconnected, requests=0)
         return zk is not None and zk.connected
+
+    def _refused(self, rec: CycleRecorder) -> bool:
+        """Whether ZooKeeper refused the login (kazoo logs in after the session is up, so a refusal can come
+        just after connecting); then it is recorded with its cause and the client replaced next cycle."""
+        if self._log.auth_failure is None:
+            return False
+        user = self._sasl["username"] if self._sasl else None
+        who = f"the SASL login of user {user!r}" if user else "this client (it needs sasl: credentials)"
+        rec.error(SOURCE, AUTHENTICATE, f"authentication failed: ZooKeeper refused {who}: {self._log.auth_failure}")
+        self._log.auth_failure = None
+        self.close()  # its connection loop has ended: a new client, with a new login, next cycle
+        return True
 
     def reassign_request(self, rec: CycleRecorder) -> dict[tuple[str, int], tuple[int, ...]] | None:
         """/admin/reassign_partitions: (topic, partition) -> target replicas; None if not read."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import yaml
 
 from exporter.clients import kafka_python_config, librdkafka_config
 from exporter.config import CONCERN_NAMES, ConfigError, load_config, parse_config
+from exporter.redact import redact_logs
 
 
 def minimal(**extra: object) -> dict[str, object]:
@@ -101,6 +103,7 @@ def test_readme_config_example_is_valid(monkeypatch: pytest.MonkeyPatch) -> None
     text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     block = text.split("### Configuration", 1)[1].split("```yaml\n", 1)[1].split("```", 1)[0]
     monkeypatch.setenv("KAFKA_EXPORTER_PASSWORD", "x")
+    monkeypatch.setenv("ZK_PASSWORD", "y")
     cfg = parse_config(yaml.safe_load(block))
     assert cfg.clusters[0].policy.topics[0].regex == r"audit\..*"
     assert cfg.clusters[0].zookeeper is not None
@@ -126,3 +129,46 @@ def test_a_client_setting_kafka_python_cannot_honour_is_an_error_and_security_se
     )
     assert kp["ssl_check_hostname"] is False and "socket.keepalive.enable" not in kp
     assert librdkafka_config(cfg.bootstrap_servers, cfg.client)["socket.keepalive.enable"] == "true"
+
+
+def test_secrets_from_files_are_read_at_start_and_named_not_shown_when_missing(tmp_path: Path) -> None:
+    (tmp_path / "kafka").write_text("kafka-secret\n")  # as a mounted Kubernetes secret often ends
+    (tmp_path / "zk").write_text("zk-secret")
+    c = parse_config(
+        minimal(
+            client={
+                "security.protocol": "SASL_SSL",
+                "sasl.username": "u",
+                "sasl.password_file": str(tmp_path / "kafka"),
+            },
+            zookeeper={"connect": "zk:2181", "sasl": {"username": "u", "password_file": str(tmp_path / "zk")}},
+        )
+    ).clusters[0]
+    assert c.client["sasl.password"] == "kafka-secret" and "sasl.password_file" not in c.client
+    assert c.zookeeper is not None and c.zookeeper.sasl is not None and c.zookeeper.sasl.password == "zk-secret"
+    assert kafka_python_config("b:9092", c.client, 5)["sasl_plain_password"] == "kafka-secret"
+    assert "kafka-secret" not in repr(c) and "zk-secret" not in repr(c)  # a config printed by mistake
+    with pytest.raises(ConfigError, match=r"clusters\[0\].client.sasl.password_file: cannot read the secret file"):
+        parse_config(minimal(client={"sasl.password_file": str(tmp_path / "missing")}))
+    with pytest.raises(ConfigError, match=r"give sasl.password or sasl.password_file, not both"):
+        parse_config(minimal(client={"sasl.password": "x", "sasl.password_file": str(tmp_path / "kafka")}))
+    with pytest.raises(ConfigError, match=r"zookeeper.sasl.password: give password or password_file"):
+        parse_config(minimal(zookeeper={"connect": "zk:2181", "sasl": {"username": "u"}}))
+    with pytest.raises(ConfigError, match=r"zookeeper.sasl.mechanism: only DIGEST-MD5"):
+        parse_config(
+            minimal(zookeeper={"connect": "zk:2181", "sasl": {"username": "u", "password": "p", "mechanism": "GSSAPI"}})
+        )
+
+
+def test_secrets_are_masked_in_every_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    cfg = parse_config(
+        minimal(
+            client={"sasl.password": "hunter2-long", "ssl.key.password": "hunter2"},
+            zookeeper={"connect": "zk:2181", "sasl": {"username": "u", "password": "zk-pw"}},
+        )
+    )
+    redact_logs(cfg, [caplog.handler])
+    log = logging.getLogger("kafka.protocol.parser")
+    with caplog.at_level(logging.DEBUG):
+        log.debug("Send: %r", b"\x00user\x00hunter2-long and hunter2 and zk-pw")
+    assert caplog.records[0].getMessage() == r"Send: b'\x00user\x00[secret] and [secret] and [secret]'"
