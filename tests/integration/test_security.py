@@ -87,11 +87,14 @@ def add_scram_user(cluster: Cluster, mechanisms: tuple[str, ...] = ("SCRAM-SHA-2
         run_tool(cluster.version, "kafka.admin.ConfigCommand", args, check=True)
 
 
+INTERVAL = 2.0
+
+
 def target(bootstrap: str, client: dict[str, str], **extra: Any) -> dict[str, Any]:
     return {
         "bootstrap_servers": bootstrap,
         "client": client,
-        "collection": {"interval_seconds": 2, "timeout_seconds": 8, "request_timeout_seconds": 4},
+        "collection": {"interval_seconds": INTERVAL, "timeout_seconds": 8, "request_timeout_seconds": 4},
         **extra,
     }
 
@@ -160,13 +163,15 @@ def seed(cluster: Cluster) -> None:
     commit_offsets(admin, "billing", {("orders", p): 5 for p in range(3)})
 
 
-async def test_secured_zookeeper_mode_cluster_and_wrong_credentials_side_by_side(
+async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_side(
     cluster_factory: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """One process watching two secured clusters (ZooKeeper mode with a ZooKeeper requiring SASL, and KRaft) in
+    every way in, plus a wrong password and an untrusted certificate; then the KRaft cluster freezes whole."""
     pki = make_pki(tmp_path)
     key_password = tmp_path / "key-password"  # a mounted secret: the file's one trailing newline is not part of it
     key_password.write_text(KEY_PASSWORD + "\n")
-    cluster = cluster_factory.start(
+    zk_cluster = cluster_factory.start(
         ZkCluster(
             [1, 2],
             broker_config=pki.broker_config,
@@ -174,69 +179,104 @@ async def test_secured_zookeeper_mode_cluster_and_wrong_credentials_side_by_side
             zookeeper_users={"kafka": "kafka-Pa55", USER: ZK_PASSWORD},
         )
     )
-    add_scram_user(cluster)
-    seed(cluster)
-    secure, mutual = cluster.listener_bootstrap("SECURE"), cluster.listener_bootstrap("MTLS")
-    zk = {"connect": cluster.zk_connect, "sasl": {"username": USER, "password": ZK_PASSWORD}}
+    kraft = cluster_factory.start(KraftCluster([1], broker_config=pki.broker_config, listeners=LISTENERS))
+    add_scram_user(zk_cluster)
+    add_scram_user(kraft, ("SCRAM-SHA-512",))  # KRaft takes one mechanism per request
+    seed(zk_cluster)
+    seed(kraft)
+    secure, mutual = zk_cluster.listener_bootstrap("SECURE"), zk_cluster.listener_bootstrap("MTLS")
+    zk = {"connect": zk_cluster.zk_connect, "sasl": {"username": USER, "password": ZK_PASSWORD}}
     good = {
-        "plaintext": target(cluster.bootstrap_servers, {}),
-        "scram-sha-512": target(secure, sasl("SCRAM-SHA-512", PASSWORD, pki.ca)),
-        "scram-sha-256": target(secure, sasl("SCRAM-SHA-256", PASSWORD, pki.ca)),
-        "plain": target(secure, sasl("PLAIN", PASSWORD, pki.ca)),
-        "mutual-tls": target(mutual, mtls(pki, key_password)),
+        "plaintext": target(zk_cluster.bootstrap_servers, {}, zookeeper=zk),
+        "scram-sha-512": target(secure, sasl("SCRAM-SHA-512", PASSWORD, pki.ca), zookeeper=zk),
+        "scram-sha-256": target(secure, sasl("SCRAM-SHA-256", PASSWORD, pki.ca), zookeeper=zk),
+        "plain": target(secure, sasl("PLAIN", PASSWORD, pki.ca), zookeeper=zk),
+        "mutual-tls": target(mutual, mtls(pki, key_password), zookeeper=zk),
     }
+    on_kraft = {
+        "kraft-plaintext": target(kraft.bootstrap_servers, {}),
+        "kraft-scram-sha-512": target(kraft.listener_bootstrap("SECURE"), sasl("SCRAM-SHA-512", PASSWORD, pki.ca)),
+        "kraft-mutual-tls": target(kraft.listener_bootstrap("MTLS"), mtls(pki, key_password)),
+    }
+    for name, t in {**good, **on_kraft}.items():  # the probe: librdkafka's producer and consumer, secured too
+        t["concerns"], t["probe"] = {"probe": True}, {"topic": f"probe-{name}"}
     bad = {
         "wrong-password": target(
             secure,
             sasl("SCRAM-SHA-512", WRONG, pki.ca),
-            zookeeper={"connect": cluster.zk_connect, "sasl": {"username": USER, "password": WRONG}},
+            zookeeper={"connect": zk_cluster.zk_connect, "sasl": {"username": USER, "password": WRONG}},
         ),
         "untrusted-certificate": target(mutual, mtls(pki, key_password, ca=pki.other_ca)),
     }
-    for t in good.values():
-        t["zookeeper"] = zk
-    cfg = parse_config({"clusters": [{"name": n, **t} for n, t in {**good, **bad}.items()]})
+    everyone = {**good, **on_kraft, **bad}
+    cfg = parse_config({"clusters": [{"name": n, **t} for n, t in everyone.items()]})
     caplog.set_level(logging.DEBUG)  # the worst case: log_level debug, every client library's debug lines too
     redact_logs(cfg, [caplog.handler])  # as the command does for its handlers
-    watch = 30.0
+    phases: dict[str, dict[str, Any]] = {}
     async with one_process(list(cfg.clusters)) as p:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 90
         while True:
-            scrapes = {n: (await p.scrape(n))[0] for n in good}
+            scrapes = {n: (await p.scrape(n))[0] for n in {**good, **on_kraft}}
             if all(
-                one(s, "kafka_consumergroup_lag_sum", group="billing") is not None
-                or values(s, "kafka_consumer_group_lag")
+                values(s, "kafka_consumer_group_lag") and values(s, "kafka_probe_write_success")
                 for s in scrapes.values()
             ):
                 break
             assert time.monotonic() < deadline, {n: len(s) for n, s in scrapes.items()}
             await asyncio.sleep(1)
-        logins_before = failed_logins(cluster)
-        started, latencies = time.monotonic(), {n: list[float]() for n in good}
-        cycles = {n: r.health.cycles for n, r in p.runners.items()}
-        longest = dict.fromkeys(good, 0.0)
-        while time.monotonic() - started < watch:
-            for n in good:
-                _, took = await p.scrape(n)
-                latencies[n].append(took)
-                longest[n] = max(longest[n], p.runners[n].health.last_duration or 0.0)
-            await asyncio.sleep(0.5)
-        ran = {n: r.health.cycles - cycles[n] for n, r in p.runners.items()}
-        logins = failed_logins(cluster) - logins_before
-        scrapes = {n: (await p.scrape(n))[0] for n in {**good, **bad}}
-        texts = [await (await p.session.get(f"{p.url}/metrics", params={"cluster": n})).text() for n in scrapes]
+        # Every secured way in yields what the plaintext listener does: the same families, the same cluster.
+        for names, base in ((good, scrapes["plaintext"]), (on_kraft, scrapes["kraft-plaintext"])):
+            for n in names:
+                s = scrapes[n]
+                assert families(s) == families(base), (n, families(base) ^ families(s))
+                for name in ("kafka_brokers", "kafka_topic_partitions", "kafka_consumer_group_lag"):
+                    assert values(s, name) == values(base, name), (n, name)
+                assert set(values(s, "kafka_exporter_source_up").values()) == {1.0}, n
+                assert one(s, "kafka_exporter_authentication_failed", source="metadata") == 0, n
+                assert set(values(s, "kafka_probe_write_success").values()) == {1.0}, n
+                assert set(values(s, "kafka_probe_read_success").values()) == {1.0}, n
+        assert one(scrapes["plaintext"], "kafka_brokers") == 2
+        for n in good:
+            assert one(scrapes[n], "kafka_exporter_authentication_failed", source="zookeeper") == 0, n
+            assert one(scrapes[n], "kafka_exporter_source_up", source="zookeeper") == 1, n
+        for n in on_kraft:
+            assert one(scrapes[n], "kafka_controller_quorum_voters") == 1, n  # DescribeQuorum, forwarded
 
-    # Every secured way in yields what the plaintext listener does: the same families, the same cluster.
-    base = scrapes["plaintext"]
-    for n in good:
-        s = scrapes[n]
-        assert families(s) == families(base), (n, families(base) ^ families(s))
-        for name in ("kafka_brokers", "kafka_topic_partitions", "kafka_consumer_group_lag"):
-            assert values(s, name) == values(base, name), (n, name)
-        assert set(values(s, "kafka_exporter_source_up").values()) == {1.0}, n
-        assert one(s, "kafka_exporter_authentication_failed", source="metadata") == 0, n
-        assert one(s, "kafka_exporter_authentication_failed", source="zookeeper") == 0, n
-    assert one(base, "kafka_brokers") == 2
+        async def watch(phase: str, seconds: float) -> None:
+            logins, started = failed_logins(zk_cluster), time.monotonic()
+            cycles = {n: r.health.cycles for n, r in p.runners.items()}
+            latencies: dict[str, list[float]] = {n: [] for n in good}
+            longest = dict.fromkeys(good, 0.0)
+            while time.monotonic() - started < seconds:
+                for n in good:
+                    latencies[n].append((await p.scrape(n))[1])
+                    longest[n] = max(longest[n], p.runners[n].health.last_duration or 0.0)
+                await asyncio.sleep(0.5)
+            ms = sorted(x * 1000 for n in good for x in latencies[n])
+            phases[phase] = {
+                "cycles": {n: r.health.cycles - cycles[n] for n, r in p.runners.items()},
+                "failed logins": failed_logins(zk_cluster) - logins,
+                "scrapes": len(ms),
+                "scrape p50 ms": round(ms[len(ms) // 2], 1),
+                "scrape max ms": round(ms[-1], 1),
+                "longest healthy cycle s": round(max(longest.values()), 2),
+            }
+            print(f"{phase} ({seconds:.0f} s): {phases[phase]}")
+
+        await watch("all running", 15)
+        kraft.freeze(1)
+        try:
+            await watch("KRaft cluster frozen", 30)
+            frozen = {n: (await p.scrape(n))[0] for n in on_kraft}
+        finally:
+            kraft.thaw(1)
+        scrapes = {n: (await p.scrape(n))[0] for n in everyone}
+        texts = [await (await p.session.get(f"{p.url}/metrics", params={"cluster": n})).text() for n in everyone]
+
+    # Each target reports its own state: the frozen cluster is unreachable, its series are gone.
+    for n, s in frozen.items():
+        assert one(s, "kafka_exporter_cluster_reachable") == 0, n
+        assert not values(s, "kafka_brokers"), n
     # Wrong credentials: said by source, once in the log with the cause and the cluster, and no retry storm.
     wrong, untrusted = scrapes["wrong-password"], scrapes["untrusted-certificate"]
     assert one(wrong, "kafka_exporter_authentication_failed", source="metadata") == 1
@@ -256,53 +296,14 @@ async def test_secured_zookeeper_mode_cluster_and_wrong_credentials_side_by_side
     assert not any(x in t for x in hidden for t in texts), "a secret reached /metrics"
     leaks = {(r.name, r.levelname) for r in caplog.records for x in hidden if x in r.getMessage()}
     assert not leaks, f"a secret reached the log: {leaks}"
-    print(
-        f"in {watch:.0f} s: cycles {ran}; failed logins on the brokers {logins} "
-        f"({logins * 60 / watch:.0f}/min, from the 2 refused targets together)"
-    )
-    for n in good:
-        ms = sorted(x * 1000 for x in latencies[n])
-        p50, top = ms[len(ms) // 2], ms[-1]
-        print(f"  {n}: {len(ms)} scrapes p50 {p50:.1f} ms max {top:.1f} ms; longest cycle {longest[n]:.2f} s")
-    # Backing off: the refused targets ran far fewer cycles than the healthy ones beside them.
-    assert max(ran["wrong-password"], ran["untrusted-certificate"]) * 3 <= min(ran[n] for n in good), ran
-    # Isolation: beside them, the healthy targets kept their interval (2 s) and scrapes stayed fast.
-    assert min(ran[n] for n in good) >= watch / 2 / 2, ran
-    assert max(max(latencies[n]) for n in good) < 0.5
+    for phase, seconds in (("all running", 15), ("KRaft cluster frozen", 30)):
+        ran = phases[phase]["cycles"]
+        # Backing off: the refused targets ran far fewer cycles than the healthy ones beside them...
+        assert max(ran["wrong-password"], ran["untrusted-certificate"]) * 2 <= min(ran[n] for n in good), ran
+        # ...and the healthy ones kept their interval and fast scrapes whatever the others did.
+        assert min(ran[n] for n in good) >= seconds / INTERVAL / 3, (phase, ran)  # 10 targets share 2 cores
+        assert phases[phase]["scrape max ms"] < 500, phases[phase]
 
 
 def failed_logins(cluster: Cluster) -> int:
     return sum(cluster.log_path(b).read_text().count("Failed authentication") for b in cluster.broker_ids)
-
-
-async def test_secured_kraft_cluster(cluster_factory: Any, tmp_path: Path) -> None:
-    """KRaft: the same secured listeners (the controllers' own listener stays plaintext), SCRAM users in the
-    metadata log; SCRAM-SHA-512 over TLS and mutual TLS yield what the plaintext listener does."""
-    pki = make_pki(tmp_path)
-    key_password = tmp_path / "key-password"
-    key_password.write_text(KEY_PASSWORD)
-    cluster = cluster_factory.start(KraftCluster([1], broker_config=pki.broker_config, listeners=LISTENERS))
-    add_scram_user(cluster, ("SCRAM-SHA-512",))
-    seed(cluster)
-    targets = {
-        "plaintext": target(cluster.bootstrap_servers, {}),
-        "scram-sha-512": target(cluster.listener_bootstrap("SECURE"), sasl("SCRAM-SHA-512", PASSWORD, pki.ca)),
-        "mutual-tls": target(cluster.listener_bootstrap("MTLS"), mtls(pki, key_password)),
-    }
-    cfg = parse_config({"clusters": [{"name": n, **t} for n, t in targets.items()]})
-    async with one_process(list(cfg.clusters)) as p:
-        deadline = time.monotonic() + 60
-        while True:
-            scrapes = {n: (await p.scrape(n))[0] for n in targets}
-            if all(values(s, "kafka_consumer_group_lag") for s in scrapes.values()):
-                break
-            assert time.monotonic() < deadline, {n: len(s) for n, s in scrapes.items()}
-            await asyncio.sleep(1)
-    base = scrapes["plaintext"]
-    for n, s in scrapes.items():
-        assert families(s) == families(base), (n, families(base) ^ families(s))
-        for name in ("kafka_brokers", "kafka_topic_partitions", "kafka_consumer_group_lag"):
-            assert values(s, name) == values(base, name), (n, name)
-        assert set(values(s, "kafka_exporter_source_up").values()) == {1.0}, n
-        assert one(s, "kafka_exporter_authentication_failed", source="metadata") == 0, n
-        assert one(s, "kafka_controller_quorum_voters") == 1, n  # DescribeQuorum, forwarded to the controller
