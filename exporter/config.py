@@ -40,11 +40,25 @@ class ZooKeeperSaslConfig:
 
 
 @dataclass(frozen=True)
+class ZooKeeperTlsConfig:
+    """TLS to ZooKeeper's secureClientPort (connect must name that port)."""
+
+    ca_file: str | None = None  # None: the system's CAs
+    # Mutual TLS: the client certificate and its key (PEM), and the key's password if it is encrypted.
+    cert_file: str | None = None
+    key_file: str | None = None
+    key_password: str | None = field(default=None, repr=False)
+    key_password_file: str | None = None
+    check_hostname: bool = True
+
+
+@dataclass(frozen=True)
 class ZooKeeperConfig:
     # host:port[,host:port][/chroot], as Kafka's zookeeper.connect.
     connect: str
     timeout_seconds: float = 5.0
     sasl: ZooKeeperSaslConfig | None = None
+    tls: ZooKeeperTlsConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -433,6 +447,15 @@ def _read_secrets(c: ClusterConfig, path: str) -> ClusterConfig:
         if sasl.password_file is not None:
             password = _secret_file(sasl.password_file, f"{where}.password_file")
             zk = dataclasses.replace(zk, sasl=dataclasses.replace(sasl, password=password, password_file=None))
+    if zk is not None and zk.tls is not None:
+        tls, where = zk.tls, f"{path}.zookeeper.tls"
+        if (tls.cert_file is None) != (tls.key_file is None):
+            raise ConfigError(f"{where}.key_file: mutual TLS needs cert_file and key_file (both or neither)")
+        if tls.key_password is not None and tls.key_password_file is not None:
+            raise ConfigError(f"{where}.key_password_file: give key_password or key_password_file, not both")
+        if tls.key_password_file is not None:
+            password = _secret_file(tls.key_password_file, f"{where}.key_password_file")
+            zk = dataclasses.replace(zk, tls=dataclasses.replace(tls, key_password=password, key_password_file=None))
     return dataclasses.replace(c, client=client, zookeeper=zk)
 
 

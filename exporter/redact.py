@@ -12,11 +12,12 @@ MASK = "[secret]"
 
 def secrets(cfg: Config) -> list[str]:
     """Every password the config holds (written in, from ${VAR} or from a file)."""
-    found = []
+    found: list[str | None] = []
     for c in cfg.clusters:
         found += [v for k, v in c.client.items() if k in ("sasl.password", "ssl.key.password")]
-        if c.zookeeper is not None and c.zookeeper.sasl is not None and c.zookeeper.sasl.password:
-            found.append(c.zookeeper.sasl.password)
+        zk = c.zookeeper
+        if zk is not None:
+            found += [zk.sasl.password if zk.sasl else None, zk.tls.key_password if zk.tls else None]
     return sorted({s for s in found if s}, key=len, reverse=True)  # longest first: one may contain another
 
 

@@ -926,13 +926,17 @@ class ZkCluster(Cluster):
         *,
         listeners: Mapping[str, str] | None = None,
         zookeeper_users: Mapping[str, str] | None = None,
+        zookeeper_tls: Mapping[str, str] | None = None,
     ) -> None:
         """`zookeeper_users` (user -> password): ZooKeeper requires SASL DIGEST-MD5 from every client (the seed's
-        zoo_jaas.conf); brokers and the harness log in as the user "kafka", which must be one of them."""
+        zoo_jaas.conf); brokers and the harness log in as the user "kafka", which must be one of them.
+        `zookeeper_tls`: ZooKeeper's ssl.* settings (keyStore, trustStore, clientAuth) for a TLS port besides
+        the plaintext one the brokers use (`zk_secure_connect`)."""
         if version == "4":
             raise ValueError("Kafka 4 has no ZooKeeper mode; use KraftCluster")
         self.version = version
         self.zookeeper_users = dict(zookeeper_users or {})
+        self.zookeeper_tls = dict(zookeeper_tls or {})
         jaas = None
         if self.zookeeper_users:
             if "kafka" not in self.zookeeper_users:
@@ -943,6 +947,13 @@ class ZkCluster(Cluster):
     @property
     def zk_connect(self) -> str:
         return f"127.0.0.1:{self._zk.port}"
+
+    @property
+    def zk_secure_connect(self) -> str:
+        port = self._zk.listener_ports.get("TLS")
+        if port is None:
+            raise ClusterError("ZooKeeper has no TLS port: give zookeeper_tls")
+        return f"127.0.0.1:{port}"
 
     @property
     def zookeeper_pid(self) -> int:
@@ -995,10 +1006,19 @@ class ZkCluster(Cluster):
     def _start_all(self, timeout: float) -> None:
         state = self._st
         deadline = time.monotonic() + timeout
-        ports = _free_ports(len(self._initial_ids) + 1)
+        ports = _free_ports(len(self._initial_ids) + 2)
         zk_dir = state.dir / "zookeeper"
         (zk_dir / "data").mkdir(parents=True)
         zk = _Node(0, zk_dir, ports[0])
+        tls: dict[str, str] = {}
+        if self.zookeeper_tls:
+            zk.listener_ports["TLS"] = ports[-1]
+            tls = {
+                "secureClientPort": str(ports[-1]),
+                "secureClientPortAddress": "127.0.0.1",
+                "serverCnxnFactory": "org.apache.zookeeper.server.NettyServerCnxnFactory",
+                **self.zookeeper_tls,
+            }
         state.zookeeper = zk
         _write_properties(
             zk.config_path,
@@ -1023,6 +1043,7 @@ class ZkCluster(Cluster):
                     if self.zookeeper_users
                     else {}
                 ),
+                **tls,
             },
         )
         if self.zookeeper_users:
@@ -1030,7 +1051,7 @@ class ZkCluster(Cluster):
             (zk_dir / "jaas.conf").write_text(_jaas("Server", users))
         (zk_dir / "log4j.properties").write_text(_log4j_properties(zk.log_path, ()))
         self._spawn_zookeeper(zk)
-        for broker_id, port in zip(self._initial_ids, ports[1:], strict=True):
+        for broker_id, port in zip(self._initial_ids, ports[1:-1], strict=True):
             node = self._make_node(broker_id, self._racks.get(broker_id), port, None)
             self._write_broker_config(node, len(self._initial_ids))
             state.brokers[broker_id] = node

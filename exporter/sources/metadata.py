@@ -150,7 +150,10 @@ class MetadataSource:
 
     # -- racks ------------------------------------------------------------------------------------------------
     def racks_due(self) -> bool:
-        """Whether this cycle should read racks before Metadata answers (none known yet, or periodically)."""
+        """Whether this cycle should read racks before Metadata answers (none known yet, or periodically); not
+        while the cluster refuses the credentials (kafka-python would only add failed logins)."""
+        if self._auth.last is not None:
+            return False
         return not self._racks or self._cycles % RACKS_EVERY_CYCLES == 0
 
     def racks_needed(self, md: Metadata) -> bool:

@@ -62,18 +62,28 @@ def parse_isr(data: bytes | None) -> tuple[int, ...] | None:
 
 
 class _KazooLog(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """kazoo's logger for one client. kazoo tells why its connection loop died (e.g. ZooKeeper refused the SASL
-    login) only by logging the exception, then ends the loop's thread: keep that cause for the cycle to report."""
+    """kazoo's logger for one client. kazoo tells why ZooKeeper refused it only in its log: a refused SASL login
+    as the exception that ends its connection loop, a failed TLS handshake as a dropped connection it retries.
+    Keep that cause for the cycle to report."""
 
-    def __init__(self) -> None:
+    def __init__(self, user: str | None) -> None:
         super().__init__(logging.getLogger("kazoo"), {})
+        self._who = f"the SASL login of user {user!r}" if user else "this client (it needs sasl: credentials)"
         self.auth_failure: str | None = None
 
     def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
         exc = sys.exc_info()[1]
         if isinstance(exc, AuthFailedError | SessionClosedRequireSaslError | SASLException):
-            self.auth_failure = f"{type(exc).__name__}" + (f": {exc}" if str(exc) else "")
+            self.auth_failure = f"ZooKeeper refused {self._who}: {type(exc).__name__}" + (
+                f": {exc}" if str(exc) else ""
+            )
         super().exception(msg, *args, **kwargs)
+
+    def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
+        text = str(msg) % args if args else str(msg)
+        if "SSL" in text or "certificate" in text:
+            self.auth_failure = f"TLS to ZooKeeper failed: {text}"
+        super().warning(msg, *args, **kwargs)
 
 
 def quiet_connection_loop_deaths() -> None:
@@ -99,8 +109,22 @@ class ZooKeeperSource:
         self._timeout = cfg.timeout_seconds
         sasl = cfg.sasl
         self._sasl = {"mechanism": "DIGEST-MD5", "username": sasl.username, "password": sasl.password} if sasl else None
+        tls = cfg.tls
+        self._tls: dict[str, Any] = (
+            {
+                "use_ssl": True,
+                "ca": tls.ca_file,
+                "certfile": tls.cert_file,
+                "keyfile": tls.key_file,
+                "keyfile_password": tls.key_password,
+                "verify_certs": True,
+                "check_hostname": tls.check_hostname,
+            }
+            if tls
+            else {}
+        )
         self._zk: KazooClient | None = None
-        self._log = _KazooLog()
+        self._log = _KazooLog(sasl.username if sasl else None)
 
     def _client(self) -> KazooClient:
         if self._zk is None:
@@ -110,6 +134,7 @@ class ZooKeeperSource:
                 read_only=True,
                 logger=self._log,
                 sasl_options=self._sasl,
+                **self._tls,
             )
             try:
                 zk.start(timeout=self._timeout)
@@ -177,9 +202,7 @@ class ZooKeeperSource:
         just after connecting); then it is recorded with its cause and the client replaced next cycle."""
         if self._log.auth_failure is None:
             return False
-        user = self._sasl["username"] if self._sasl else None
-        who = f"the SASL login of user {user!r}" if user else "this client (it needs sasl: credentials)"
-        rec.error(SOURCE, AUTHENTICATE, f"authentication failed: ZooKeeper refused {who}: {self._log.auth_failure}")
+        rec.error(SOURCE, AUTHENTICATE, f"authentication failed: {self._log.auth_failure}")
         self._log.auth_failure = None
         self.close()  # its connection loop has ended: a new client, with a new login, next cycle
         return True

@@ -41,6 +41,7 @@ class Pki:
     client_cert: Path
     client_key: Path  # PKCS#8, encrypted with KEY_PASSWORD
     broker_config: dict[str, str]
+    zookeeper_tls: dict[str, str]  # ZooKeeper's secure port: same CA, client certificates required
 
 
 def make_pki(d: Path) -> Pki:
@@ -75,7 +76,15 @@ def make_pki(d: Path) -> Pki:
         "listener.name.secure.scram-sha-256.sasl.jaas.config": scram,
         "listener.name.secure.scram-sha-512.sasl.jaas.config": scram,
     }
-    return Pki(d / "ca.pem", d / "other-ca.pem", d / "client.pem", d / "client.key", broker_config)
+    (d / "zk.pem").write_bytes(pkcs8(server, None) + b"".join(c.bytes() for c in server.cert_chain_pems))
+    zookeeper_tls = {
+        "ssl.keyStore.location": str(d / "zk.pem"),
+        "ssl.keyStore.type": "PEM",
+        "ssl.trustStore.location": str(d / "ca.pem"),
+        "ssl.trustStore.type": "PEM",
+        "ssl.clientAuth": "need",
+    }
+    return Pki(d / "ca.pem", d / "other-ca.pem", d / "client.pem", d / "client.key", broker_config, zookeeper_tls)
 
 
 def add_scram_user(cluster: Cluster, mechanisms: tuple[str, ...] = ("SCRAM-SHA-256", "SCRAM-SHA-512")) -> None:
@@ -177,6 +186,7 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
             broker_config=pki.broker_config,
             listeners=LISTENERS,
             zookeeper_users={"kafka": "kafka-Pa55", USER: ZK_PASSWORD},
+            zookeeper_tls=pki.zookeeper_tls,
         )
     )
     kraft = cluster_factory.start(KraftCluster([1], broker_config=pki.broker_config, listeners=LISTENERS))
@@ -186,12 +196,22 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
     seed(kraft)
     secure, mutual = zk_cluster.listener_bootstrap("SECURE"), zk_cluster.listener_bootstrap("MTLS")
     zk = {"connect": zk_cluster.zk_connect, "sasl": {"username": USER, "password": ZK_PASSWORD}}
+    zk_tls = {  # mutual TLS to ZooKeeper too, and SASL over it
+        **zk,
+        "connect": zk_cluster.zk_secure_connect,
+        "tls": {
+            "ca_file": str(pki.ca),
+            "cert_file": str(pki.client_cert),
+            "key_file": str(pki.client_key),
+            "key_password_file": str(key_password),
+        },
+    }
     good = {
         "plaintext": target(zk_cluster.bootstrap_servers, {}, zookeeper=zk),
         "scram-sha-512": target(secure, sasl("SCRAM-SHA-512", PASSWORD, pki.ca), zookeeper=zk),
         "scram-sha-256": target(secure, sasl("SCRAM-SHA-256", PASSWORD, pki.ca), zookeeper=zk),
         "plain": target(secure, sasl("PLAIN", PASSWORD, pki.ca), zookeeper=zk),
-        "mutual-tls": target(mutual, mtls(pki, key_password), zookeeper=zk),
+        "mutual-tls": target(mutual, mtls(pki, key_password), zookeeper=zk_tls),
     }
     on_kraft = {
         "kraft-plaintext": target(kraft.bootstrap_servers, {}),
@@ -206,7 +226,11 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
             sasl("SCRAM-SHA-512", WRONG, pki.ca),
             zookeeper={"connect": zk_cluster.zk_connect, "sasl": {"username": USER, "password": WRONG}},
         ),
-        "untrusted-certificate": target(mutual, mtls(pki, key_password, ca=pki.other_ca)),
+        "untrusted-certificate": target(
+            mutual,
+            mtls(pki, key_password, ca=pki.other_ca),
+            zookeeper={**zk_tls, "tls": {**zk_tls["tls"], "ca_file": str(pki.other_ca)}},
+        ),
     }
     everyone = {**good, **on_kraft, **bad}
     cfg = parse_config({"clusters": [{"name": n, **t} for n, t in everyone.items()]})
@@ -283,6 +307,9 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
     assert one(wrong, "kafka_exporter_authentication_failed", source="zookeeper") == 1
     assert one(wrong, "kafka_exporter_cluster_reachable") == 0
     assert one(untrusted, "kafka_exporter_authentication_failed", source="metadata") == 1
+    assert one(untrusted, "kafka_exporter_authentication_failed", source="zookeeper") == 1
+    # Kafka itself was not asked by kafka-python while it refused the credentials (only librdkafka, once a cycle).
+    assert (one(wrong, "kafka_exporter_collection_errors_total", source="kafka_admin", call="metadata") or 0) <= 1
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("exporter") and r.levelno >= logging.WARNING]
     down = [line for line in lines if line.startswith("cluster wrong-password: unreachable")]
     assert len(down) == 1 and "invalid credentials with SASL mechanism SCRAM-SHA-512" in down[0], lines
@@ -290,6 +317,9 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
     assert len(zk_down) == 1 and f"ZooKeeper refused the SASL login of user '{USER}'" in zk_down[0], lines
     tls = [line for line in lines if line.startswith("cluster untrusted-certificate: unreachable")]
     assert len(tls) == 1 and "certificate verify failed" in tls[0], lines
+    zk_cert = [line for line in lines if line.startswith("cluster untrusted-certificate: source zookeeper down")]
+    assert len(zk_cert) == 1 and "TLS to ZooKeeper failed" in zk_cert[0], lines
+    assert "CERTIFICATE_VERIFY_FAILED" in zk_cert[0], lines
     assert not [line for line in lines if line.startswith(tuple(f"cluster {n}:" for n in good))], lines
     # Not in /metrics, not in any log line at any level (kafka-python's debug logs carry SaslAuthenticate).
     hidden = (PASSWORD, WRONG, KEY_PASSWORD, ZK_PASSWORD)

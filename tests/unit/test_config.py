@@ -172,3 +172,12 @@ def test_secrets_are_masked_in_every_log_line(caplog: pytest.LogCaptureFixture) 
     with caplog.at_level(logging.DEBUG):
         log.debug("Send: %r", b"\x00user\x00hunter2-long and hunter2 and zk-pw")
     assert caplog.records[0].getMessage() == r"Send: b'\x00user\x00[secret] and [secret] and [secret]'"
+
+
+def test_zookeeper_tls_needs_cert_and_key_together_and_reads_the_key_password_file(tmp_path: Path) -> None:
+    (tmp_path / "pw").write_text("key-pw\n")
+    tls = {"ca_file": "ca.pem", "cert_file": "c.pem", "key_file": "k.pem", "key_password_file": str(tmp_path / "pw")}
+    zk = parse_config(minimal(zookeeper={"connect": "zk:2182", "tls": tls})).clusters[0].zookeeper
+    assert zk is not None and zk.tls is not None and zk.tls.key_password == "key-pw" and zk.tls.check_hostname
+    with pytest.raises(ConfigError, match=r"zookeeper.tls.key_file: mutual TLS needs cert_file and key_file"):
+        parse_config(minimal(zookeeper={"connect": "zk:2182", "tls": {"cert_file": "c.pem"}}))
