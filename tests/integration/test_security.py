@@ -46,7 +46,7 @@ class Pki:
 
 def make_pki(d: Path) -> Pki:
     ca, other = trustme.CA(key_type=trustme.KeyType.RSA), trustme.CA(key_type=trustme.KeyType.RSA)
-    server = ca.issue_cert("127.0.0.1", "localhost")
+    server = ca.issue_cert("127.0.0.1")  # not "localhost": a client that connects by that name must refuse it
     client = ca.issue_cert("exporter.example")
 
     def pkcs8(cert: trustme.LeafCert, password: str | None) -> bytes:
@@ -108,11 +108,11 @@ def target(bootstrap: str, client: dict[str, str], **extra: Any) -> dict[str, An
     }
 
 
-def sasl(mechanism: str, password: str, ca: Path) -> dict[str, str]:
+def sasl(mechanism: str, password: str, ca: Path, user: str = USER) -> dict[str, str]:
     return {
         "security.protocol": "SASL_SSL",
         "sasl.mechanism": mechanism,
-        "sasl.username": USER,
+        "sasl.username": user,
         "sasl.password": password,
         "ssl.ca.location": str(ca),
     }
@@ -226,6 +226,9 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
             sasl("SCRAM-SHA-512", WRONG, pki.ca),
             zookeeper={"connect": zk_cluster.zk_connect, "sasl": {"username": USER, "password": WRONG}},
         ),
+        "unknown-user": target(secure, sasl("SCRAM-SHA-512", PASSWORD, pki.ca, user="nobody")),
+        # The certificate names 127.0.0.1 only; the hostname check is on by default.
+        "wrong-hostname": target(secure.replace("127.0.0.1", "localhost"), sasl("SCRAM-SHA-512", PASSWORD, pki.ca)),
         "untrusted-certificate": target(
             mutual,
             mtls(pki, key_password, ca=pki.other_ca),
@@ -308,6 +311,8 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
     assert one(wrong, "kafka_exporter_cluster_reachable") == 0
     assert one(untrusted, "kafka_exporter_authentication_failed", source="metadata") == 1
     assert one(untrusted, "kafka_exporter_authentication_failed", source="zookeeper") == 1
+    for n in ("unknown-user", "wrong-hostname"):
+        assert one(scrapes[n], "kafka_exporter_authentication_failed", source="metadata") == 1, n
     # Kafka itself was not asked by kafka-python while it refused the credentials (only librdkafka, once a cycle).
     assert (one(wrong, "kafka_exporter_collection_errors_total", source="kafka_admin", call="metadata") or 0) <= 1
     lines = [r.getMessage() for r in caplog.records if r.name.startswith("exporter") and r.levelno >= logging.WARNING]
@@ -320,6 +325,10 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
     zk_cert = [line for line in lines if line.startswith("cluster untrusted-certificate: source zookeeper down")]
     assert len(zk_cert) == 1 and "TLS to ZooKeeper failed" in zk_cert[0], lines
     assert "CERTIFICATE_VERIFY_FAILED" in zk_cert[0], lines
+    unknown = [line for line in lines if line.startswith("cluster unknown-user: unreachable")]
+    assert len(unknown) == 1 and "SASL authentication error" in unknown[0], lines
+    host = [line for line in lines if line.startswith("cluster wrong-hostname: unreachable")]
+    assert len(host) == 1 and "certificate verify failed" in host[0], lines
     assert not [line for line in lines if line.startswith(tuple(f"cluster {n}:" for n in good))], lines
     # Not in /metrics, not in any log line at any level (kafka-python's debug logs carry SaslAuthenticate).
     hidden = (PASSWORD, WRONG, KEY_PASSWORD, ZK_PASSWORD)
@@ -329,7 +338,7 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
     for phase, seconds in (("all running", 15), ("KRaft cluster frozen", 30)):
         ran = phases[phase]["cycles"]
         # Backing off: the refused targets ran far fewer cycles than the healthy ones beside them...
-        assert max(ran["wrong-password"], ran["untrusted-certificate"]) * 2 <= min(ran[n] for n in good), ran
+        assert max(ran[n] for n in bad) * 2 <= min(ran[n] for n in good), ran
         # ...and the healthy ones kept their interval and fast scrapes whatever the others did.
         assert min(ran[n] for n in good) >= seconds / INTERVAL / 3, (phase, ran)  # 10 targets share 2 cores
         assert phases[phase]["scrape max ms"] < 500, phases[phase]
