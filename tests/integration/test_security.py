@@ -290,10 +290,10 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
             }
             print(f"{phase} ({seconds:.0f} s): {phases[phase]}")
 
-        await watch("all running", 15)
+        await watch("all running", 12)
         kraft.freeze(1)
         try:
-            await watch("KRaft cluster frozen", 30)
+            await watch("KRaft cluster frozen", 20)
             frozen = {n: (await p.scrape(n))[0] for n in on_kraft}
         finally:
             kraft.thaw(1)
@@ -335,7 +335,7 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
     assert not any(x in t for x in hidden for t in texts), "a secret reached /metrics"
     leaks = {(r.name, r.levelname) for r in caplog.records for x in hidden if x in r.getMessage()}
     assert not leaks, f"a secret reached the log: {leaks}"
-    for phase, seconds in (("all running", 15), ("KRaft cluster frozen", 30)):
+    for phase, seconds in (("all running", 12), ("KRaft cluster frozen", 20)):
         ran = phases[phase]["cycles"]
         # Backing off: the refused targets ran far fewer cycles than the healthy ones beside them...
         assert max(ran[n] for n in bad) * 2 <= min(ran[n] for n in good), ran
