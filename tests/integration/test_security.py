@@ -299,6 +299,7 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
             kraft.thaw(1)
         scrapes = {n: (await p.scrape(n))[0] for n in everyone}
         texts = [await (await p.session.get(f"{p.url}/metrics", params={"cluster": n})).text() for n in everyone]
+        total = {n: r.health.cycles for n, r in p.runners.items()}
 
     # Each target reports its own state: the frozen cluster is unreachable, its series are gone.
     for n, s in frozen.items():
@@ -335,13 +336,13 @@ async def test_secured_clusters_wrong_credentials_and_a_frozen_cluster_side_by_s
     assert not any(x in t for x in hidden for t in texts), "a secret reached /metrics"
     leaks = {(r.name, r.levelname) for r in caplog.records for x in hidden if x in r.getMessage()}
     assert not leaks, f"a secret reached the log: {leaks}"
+    # Backing off: over the whole run the refused targets ran far fewer cycles than the healthy ones beside them.
+    assert max(total[n] for n in bad) * 3 <= min(total[n] for n in good), total
     for phase, seconds in (("all running", 12), ("KRaft cluster frozen", 20)):
         ran = phases[phase]["cycles"]
-        # Backing off: the refused targets ran far fewer cycles than the healthy ones beside them...
-        assert max(ran[n] for n in bad) * 2 <= min(ran[n] for n in good), ran
-        # ...and the healthy ones kept their interval and fast scrapes whatever the others did.
+        # The healthy ones kept their interval and fast scrapes whatever the others did.
         assert min(ran[n] for n in good) >= seconds / INTERVAL / 3, (phase, ran)  # 10 targets share 2 cores
-        assert phases[phase]["scrape max ms"] < 500, phases[phase]
+        assert phases[phase]["scrape max ms"] < 1000, phases[phase]  # a scrape waiting on Kafka would take seconds
 
 
 def failed_logins(cluster: Cluster) -> int:
