@@ -309,7 +309,7 @@ def calls(cfg: ClusterConfig, mode: str | None) -> list[tuple[str, str]]:
         out += [(KAFKA_ADMIN, c) for c in KRAFT_CALLS]
     if cfg.zookeeper is not None:
         out += [(ZOOKEEPER, c) for c in ZOOKEEPER_CALLS]
-        if cfg.zookeeper.sasl is not None:
+        if cfg.zookeeper.sasl is not None or cfg.zookeeper.tls is not None:
             out.append((ZOOKEEPER, AUTHENTICATE))
     return out
 

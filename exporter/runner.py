@@ -188,18 +188,24 @@ class ClusterRunner:
         self.rendered = Rendered(text, gzip_bytes(text), data_at)
 
     async def run_forever(self) -> None:
-        col = self.cfg.collection
         while True:
             started = time.monotonic()
             try:
                 await self.run_once()
             except Exception:  # a bug in analysis must not stop collection; it is logged with its trace
                 log.exception("cluster %s: collection cycle failed", self.cfg.name)
-            elapsed = time.monotonic() - started
-            wait = max(0.0, col.interval_seconds - elapsed) + random.uniform(0, col.jitter_seconds)
-            if self.health.refused_cycles:  # wrong credentials: asking as often only adds failed logins
-                wait = max(wait, min(col.interval_seconds * 2**self.health.refused_cycles, AUTH_BACKOFF_MAX_SECONDS))
-            await asyncio.sleep(wait)
+            await asyncio.sleep(self.pause(time.monotonic() - started))
+
+    def pause(self, elapsed: float) -> float:
+        """Seconds until the next cycle: the interval's rest plus jitter; while Kafka refuses the credentials,
+        doubling with each refused cycle up to AUTH_BACKOFF_MAX_SECONDS (asking as often only adds failed
+        logins on every broker)."""
+        col = self.cfg.collection
+        wait = max(0.0, col.interval_seconds - elapsed) + random.uniform(0, col.jitter_seconds)
+        if self.health.refused_cycles:
+            backoff = col.interval_seconds * 2 ** min(self.health.refused_cycles, 20)
+            wait = max(wait, min(backoff, AUTH_BACKOFF_MAX_SECONDS))
+        return wait
 
     def close(self, wait_seconds: float | None = None) -> bool:
         """Wait for a collection still running (each of its calls is bounded by its timeout; at most

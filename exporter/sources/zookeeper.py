@@ -80,7 +80,10 @@ class _KazooLog(logging.LoggerAdapter):  # type: ignore[type-arg]
         super().exception(msg, *args, **kwargs)
 
     def warning(self, msg: object, *args: object, **kwargs: Any) -> None:
-        text = str(msg) % args if args else str(msg)
+        try:
+            text = str(msg) % args if args else str(msg)
+        except (TypeError, ValueError):
+            text = str(msg)
         if "SSL" in text or "certificate" in text:
             self.auth_failure = f"TLS to ZooKeeper failed: {text}"
         super().warning(msg, *args, **kwargs)

@@ -259,3 +259,48 @@ async def test_cancelling_the_collection_loop_always_ends_it(monkeypatch: pytest
                 await task
             break
     assert hung == 0, f"loop {i} went on running after its cancellation"
+
+
+def test_refused_credentials_are_the_reported_cause_and_cycles_back_off(caplog: pytest.LogCaptureFixture) -> None:
+    cfg = parse_config(
+        {
+            "clusters": [
+                {
+                    "name": "prod",
+                    "bootstrap_servers": "127.0.0.1:1",
+                    "collection": {"interval_seconds": 30, "jitter_seconds": 0},
+                    "zookeeper": {"connect": "127.0.0.1:2", "sasl": {"username": "u", "password": "p"}},
+                }
+            ]
+        }
+    ).clusters[0]
+    r = ClusterRunner(cfg)
+    sasl = "authentication failed: SASL authentication error: invalid credentials with SASL mechanism SCRAM-SHA-512"
+    refused = ClusterSnapshot(
+        taken_at=time.time(),
+        errors=(
+            SourceError("metadata", "metadata", "Failed to get metadata: Local: Broker transport failure"),
+            SourceError("metadata", "authenticate", sasl),
+            SourceError("zookeeper", "get_controller", "ConnectionLoss"),
+            SourceError("zookeeper", "authenticate", "authentication failed: ZooKeeper refused the SASL login"),
+        ),
+        requests={("metadata", "metadata"): 1, ("zookeeper", "get_controller"): 1},
+    )
+    caplog.set_level(logging.INFO, "exporter.runner")
+    assert r.pause(1.0) == 29.0
+    waits = []
+    for _ in range(5):
+        r._account(refused, 1.0)
+        waits.append(r.pause(1.0))
+    assert waits == [60.0, 120.0, 240.0, 300.0, 300.0]  # doubling, at most 5 minutes
+    lines = [rec.getMessage() for rec in caplog.records]
+    assert lines[:3] == [
+        f"cluster prod: unreachable: authenticate: {sasl}",  # the cause, not the failed request
+        f"cluster prod: source metadata down: authenticate: {sasl}",
+        "cluster prod: source zookeeper down: authenticate: authentication failed: ZooKeeper refused the SASL login",
+    ]
+    s = m.health_samples(r.health, m.build_info_labels())
+    assert s.value(m.AUTH_FAILED, source="metadata") == 1 and s.value(m.AUTH_FAILED, source="zookeeper") == 1
+    r._account(dataclasses.replace(SNAP, errors=()), 1.0)  # the credentials fixed (a restart, or on the brokers)
+    assert r.pause(1.0) == 29.0
+    assert m.health_samples(r.health, m.build_info_labels()).value(m.AUTH_FAILED, source="metadata") == 0
