@@ -172,7 +172,7 @@ def test_port_taken_between_allocation_and_bind_is_retried(
         def first_allocation_conflicts(count: int) -> list[int]:
             ports = real_free_ports(count)
             if not allocations:
-                ports[-1] = taken  # the broker's port
+                ports[1] = taken  # broker 1's port: [ZooKeeper, brokers..., ZooKeeper TLS]
             allocations.append(ports)
             return ports
 
