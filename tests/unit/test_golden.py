@@ -116,7 +116,7 @@ def cycle(t: float, copied: int) -> ClusterSnapshot:
     )
 
 
-def exposition() -> bytes:
+def golden_samples() -> Samples:
     histories: dict[str, Any] = {c.name: c.history() for c in REGISTRY}
     snap = cycle(0, 0)
     for t, copied in ((0, 0), (10, 2_000), (20, 4_000), (30, 4_000), (40, 4_000)):  # copying, then stalled
@@ -136,7 +136,11 @@ def exposition() -> bytes:
         ("version", "python_version", "confluent_kafka_version", "librdkafka_version", "kafka_python_version"), "x"
     )
     s.merge(health_samples(health, build))
-    return render_text(s)
+    return s
+
+
+def exposition() -> bytes:
+    return render_text(golden_samples())
 
 
 def test_golden_exposition(request: pytest.FixtureRequest) -> None:

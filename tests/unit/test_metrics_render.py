@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 
 import pytest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.exposition import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import docs
@@ -16,6 +18,7 @@ from exporter.metrics.overview import overview_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
 from exporter.model import Broker, ClusterSnapshot, Partition, Topic
 from exporter.sources import ROLES
+from tests.unit.test_golden import golden_samples
 
 
 def test_readme_metric_table_matches_code() -> None:
@@ -82,3 +85,52 @@ def test_architecture_doc_matches_the_registry_and_the_source_roles() -> None:
     current = docs.ARCHITECTURE.read_text(encoding="utf-8")
     assert current == docs.with_architecture(current), "docs/architecture.md is stale: run `python -m exporter.docs`"
     assert tuple(docs.SOURCES) == ROLES
+
+
+def _reference(samples: Samples) -> bytes:
+    """prometheus_client's own text writer over the same samples: what render_text must equal byte for byte."""
+
+    def families() -> list[Metric]:
+        out: list[Metric] = []
+        for d, series in samples._data.items():
+            labels = list(d.labels)
+            fam: Metric
+            if d.type == "info":
+                fam = InfoMetricFamily(d.name.removesuffix("_info"), d.help, labels=[])
+                for key in sorted(series):
+                    fam.add_metric([], dict(zip(labels, key, strict=True)))
+            else:
+                cls = CounterMetricFamily if d.type == "counter" else GaugeMetricFamily
+                fam = cls(d.name.removesuffix("_total"), d.help, labels=labels)
+                for key, value in sorted(series.items()):
+                    fam.add_metric(list(key), value)
+            out.append(fam)
+        return out
+
+    class Collector:
+        def collect(self) -> list[Metric]:
+            return families()
+
+    return generate_latest(Collector())
+
+
+def test_rendering_is_byte_for_byte_prometheus_clients() -> None:
+    g = m.MetricDef("kce_test_gauge", "gauge", 'help with \\ backslash, "quotes" and\na newline', ("zeta", "alpha"))
+    c = m.MetricDef("kce_test_errors_total", "counter", "a counter", ("source",))
+    i = m.MetricDef("kce_test_info", "info", "an info", ("version", "commit"))
+    n = m.MetricDef("kce_test_plain", "gauge", "no labels")
+    s = Samples()
+    values = [0, 1, -1, 0.1, 1e-9, 123456789, 1e21, 2**63, float("inf"), float("-inf"), float("nan"), 1 / 3]
+    for k, v in enumerate(values):
+        s.add(g, v, zeta=f'z{k % 3}"\\\n{{}}', alpha=f"a{k}")
+    s.add(c, 7, source="metadata")
+    s.add(c, 0, source="zookeeper")
+    s.info(i, version="1.2", commit="abc")
+    s.add(n, 42)
+    assert render_text(s) == _reference(s)
+
+
+def test_the_golden_exposition_is_byte_for_byte_prometheus_clients() -> None:
+    s = golden_samples()
+    assert s.series_count() > 100
+    assert render_text(s) == _reference(s)
