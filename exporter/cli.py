@@ -22,6 +22,7 @@ from exporter.analysis.rf_plan import RfPlan, plan_replication_factor
 from exporter.analysis.violations import Violation, violations
 from exporter.collect import ClusterCollector
 from exporter.config import ClusterConfig, Config, ConfigError, load_config
+from exporter.interpreter import tune_for_serving
 from exporter.model import ClusterSnapshot
 from exporter.redact import redact_logs
 from exporter.runner import ClusterRunner
@@ -408,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_check(cfg, args.cluster)
     try:
         web_config = getattr(args, "web_config", None)
+        tune_for_serving()
         asyncio.run(serve(cfg, args.listen or cfg.web.listen_address, args.config, web_config))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)

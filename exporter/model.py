@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Broker:
     id: int
     host: str
@@ -17,7 +17,7 @@ class Broker:
     rack: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Partition:
     topic: str
     partition: int
@@ -31,14 +31,14 @@ class Partition:
     elr: tuple[int, ...] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Topic:
     name: str
     internal: bool
     partitions: tuple[Partition, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConfigValue:
     value: str | None
     # True when the value is the broker's built-in default (no override anywhere).
@@ -47,7 +47,7 @@ class ConfigValue:
     source: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LogDir:
     broker: int
     path: str
@@ -58,7 +58,7 @@ class LogDir:
     replica_bytes: dict[tuple[str, int], int] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ZkState:
     """What ZooKeeper says about a ZooKeeper-mode cluster (read with kazoo)."""
 
@@ -73,14 +73,14 @@ class ZkState:
     topic_reassignments: dict[tuple[str, int], tuple[tuple[int, ...], tuple[int, ...]]] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class QuorumReplica:
     id: int
     log_end_offset: int
     last_caught_up_ms: int | None  # epoch ms when it last caught up with the leader; None if unknown
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Quorum:
     """The KRaft metadata quorum (DescribeQuorum): the leader is the active controller."""
 
@@ -91,7 +91,7 @@ class Quorum:
     observers: tuple[QuorumReplica, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ConsumerGroup:
     """A group that commits offsets (classic consumer groups, KIP-848 consumer groups, streams groups)."""
 
@@ -110,7 +110,7 @@ class ConsumerGroup:
     stale: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class BrokerVersion:
     # kafka-python's inference of the release from the ApiVersions answer (no API reports the real one).
     inferred: str
@@ -118,7 +118,7 @@ class BrokerVersion:
     api_versions: tuple[tuple[int, int, int], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Metadata:
     """One Metadata answer: what the cycle builds on."""
 
@@ -128,7 +128,7 @@ class Metadata:
     topics: tuple[Topic, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ProbeWrite:
     """One probe write this cycle: a record produced with acks=all to one probe partition, then read back."""
 
@@ -141,7 +141,7 @@ class ProbeWrite:
     end_to_end_seconds: float | None  # produce() to read back by a consumer; None: not read back in time
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SourceError:
     """One failed read in a cycle: which source, which call, and what it said."""
 
@@ -150,7 +150,7 @@ class SourceError:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ClusterSnapshot:
     taken_at: float  # wall-clock seconds since the epoch, when collection of this snapshot began
     cluster_id: str | None = None

@@ -110,10 +110,14 @@ class ClusterRunner:
                 snap = ClusterSnapshot(
                     taken_at=time.time(), errors=(SourceError(METADATA, "cycle", "collection deadline exceeded"),)
                 )
-        self._account(snap, time.monotonic() - started)
-        # Analysis and rendering take seconds on large clusters: off the event loop, so scrapes keep flowing.
-        await asyncio.to_thread(self._publish, snap)
+        # History, analysis and rendering take a good part of a second on large clusters: off the event loop,
+        # so scrapes keep flowing (they only wait for the GIL: see cli.tune_interpreter).
+        await asyncio.to_thread(self._account_and_publish, snap, time.monotonic() - started)
         return snap
+
+    def _account_and_publish(self, snap: ClusterSnapshot, duration: float) -> None:
+        self._account(snap, duration)
+        self._publish(snap)
 
     def _collect_and_release(self) -> ClusterSnapshot:
         try:

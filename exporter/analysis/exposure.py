@@ -107,14 +107,26 @@ class _LossModel:
                 for b in {*p.isr, *(p.elr or ()), p.leader}:
                     if b is not None:
                         self.by_broker.setdefault(b, []).append(i)
-        self.base_offline: set[int] = set()
-        self.base_under: set[int] = set()
-        for i, (_, p, min_isr) in enumerate(self.parts):
-            out = _after_loss(p, live, live, min_isr, self.elr)
+        self.base_offline, self.base_under = self._outcomes(range(len(self.parts)), live)
+
+    def _outcomes(self, idx: Iterable[int], alive: set[int]) -> tuple[set[int], set[int]]:
+        """The partitions among `idx` that would be offline, and under min ISR, with only `alive` left.
+        The outcome depends on the partition's replica state and min ISR alone, and large clusters repeat the
+        same few (leader, ISR, replicas) combinations over thousands of partitions: each is simulated once."""
+        offline: set[int] = set()
+        under: set[int] = set()
+        seen: dict[tuple[object, ...], LossOutcome] = {}
+        for i in idx:
+            _, p, min_isr = self.parts[i]
+            key = (p.leader, p.isr, p.replicas, p.elr, min_isr)
+            out = seen.get(key)
+            if out is None:
+                out = seen[key] = _after_loss(p, alive, self.live, min_isr, self.elr)
             if out.offline:
-                self.base_offline.add(i)
+                offline.add(i)
             if out.under_min_isr:
-                self.base_under.add(i)
+                under.add(i)
+        return offline, under
 
     def _names(self, idx: set[int]) -> tuple[tuple[str, int], ...]:
         return tuple((self.parts[i][0], self.parts[i][1].partition) for i in sorted(idx))
@@ -122,16 +134,9 @@ class _LossModel:
     def exposure(self, group: str, lost: Iterable[int]) -> Exposure:
         lost_set = set(lost)
         affected = {i for b in lost_set for i in self.by_broker.get(b, ())}
-        offline = self.base_offline - affected
-        under = self.base_under - affected
-        alive = self.live - lost_set
-        for i in affected:
-            _, p, min_isr = self.parts[i]
-            out = _after_loss(p, alive, self.live, min_isr, self.elr)
-            if out.offline:
-                offline.add(i)
-            if out.under_min_isr:
-                under.add(i)
+        offline, under = self._outcomes(affected, self.live - lost_set)
+        offline |= self.base_offline - affected
+        under |= self.base_under - affected
         return Exposure(
             group,
             tuple(sorted(lost_set)),

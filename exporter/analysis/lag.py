@@ -46,7 +46,7 @@ _RANK = {v: i for i, v in enumerate(VERDICTS)}
 _EMPTY_STATES = frozenset({"Empty", "Dead"})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Track:
     """Samples of one partition, oldest first, as parallel arrays (8 bytes a number, no object per sample).
 
@@ -59,7 +59,7 @@ class Track:
         return len(self.times)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LagHistory:
     # (topic, partition) -> samples of (high watermark,), for lag in seconds.
     watermarks: dict[TP, Track] = field(default_factory=dict)
@@ -190,7 +190,7 @@ def worst(verdicts: list[str]) -> str:
     return min(verdicts, key=_RANK.__getitem__) if verdicts else OK
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PartitionLag:
     topic: str
     partition: int
@@ -202,7 +202,7 @@ class PartitionLag:
     below_log_start: bool | None  # the committed offset points at deleted records
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class TopicLag:
     topic: str
     partitions: int  # partitions the group has committed offsets for
@@ -213,7 +213,7 @@ class TopicLag:
     below_log_start: int | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class GroupLag:
     group: ConsumerGroup
     verdict: str
