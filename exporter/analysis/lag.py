@@ -70,12 +70,18 @@ class LagHistory:
 def append(track: Track | None, t: float, values: tuple[int, ...], keep_from: float, resolution: float) -> Track:
     """A new track with the sample added (the given one is left as it was). Samples older than keep_from are
     dropped except the newest of them (it holds the value at keep_from), and samples are kept at least
-    `resolution` apart (the newest excepted), so a track holds at most (now - keep_from) / resolution + 2."""
-    if track is None or not len(track):
+    `resolution` apart (the newest excepted), so a track holds at most (now - keep_from) / resolution + 2.
+    Called for every partition and group partition every cycle: copies are array slices (one memcpy each)."""
+    if track is None or not len(track.times):
         return Track(array("d", [t]), tuple(array("q", [v]) for v in values))
-    times = array("d", track.times)
-    cols = tuple(array("q", c) for c in track.cols)
-    run = len(times) >= 2 and all(c[-1] == v and c[-2] == v for c, v in zip(cols, values, strict=True))
+    times = track.times[:]
+    cols = tuple([c[:] for c in track.cols])
+    run = len(times) >= 2
+    if run:
+        for c, v in zip(cols, values, strict=True):
+            if c[-1] != v or c[-2] != v:
+                run = False
+                break
     if run:
         times[-1] = t
     else:
@@ -87,11 +93,12 @@ def append(track: Track | None, t: float, values: tuple[int, ...], keep_from: fl
             del times[-2]
             for c in cols:
                 del c[-2]
-    first = bisect_right(times, keep_from) - 1
-    if first > 0:
-        del times[:first]
-        for c in cols:
-            del c[:first]
+    if times[0] < keep_from:
+        first = bisect_right(times, keep_from) - 1
+        if first > 0:
+            del times[:first]
+            for c in cols:
+                del c[:first]
     return Track(times, cols)
 
 
@@ -166,16 +173,19 @@ def partition_verdict(track: Track | None, now: float, window: float, members: b
     times, committed, lags = track.times, track.cols[0], track.cols[1]
     # The newest sample at or before the window's start holds the values the window starts from.
     start = bisect_right(times, now - window) - 1
-    if any(committed[k] < committed[k - 1] for k in range(max(start, 0) + 1, len(times))):
-        return REWOUND
+    # Orderings are checked by comparing with the sorted values: C loops, not a Python one per sample (each
+    # group partition holds up to history_samples of them, and there may be hundreds of thousands).
+    seen = committed[max(start, 0) :]
+    if len(seen) > 1 and seen.tolist() != sorted(seen):
+        return REWOUND  # the committed offset went backwards somewhere in the window
     if start < 0:
         return UNKNOWN
     in_window = lags[start:]
     if min(in_window) == 0:
         return OK
-    if all(c == committed[start] for c in committed[start:]):
+    if min(seen) == max(seen):
         return STALLED if members else STOPPED
-    if all(b >= a for a, b in pairwise(in_window)) and in_window[-1] > in_window[0]:
+    if in_window[-1] > in_window[0] and in_window.tolist() == sorted(in_window):
         return LAGGING
     return OK
 
