@@ -3,7 +3,7 @@
 # Extra arguments go to pytest, e.g. `scripts/test.sh -m "not cluster"` for the fast unit layer alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+scripts/setup.sh --helm
 PY=.venv/bin/python
 echo "== ruff"; $PY -m ruff check . && $PY -m ruff format --check .
 echo "== mypy"; $PY -m mypy

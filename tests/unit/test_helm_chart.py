@@ -1,6 +1,6 @@
 """The Helm chart (deploy/helm/kafka-cluster-exporter): lint, render, and check what it renders.
 
-helm comes from scripts/setup.sh (built from the Go module proxy into a cache outside the repository, see
+helm comes from `scripts/setup.sh --helm` (built from the Go module proxy into a cache outside the repository, see
 helm_binary). Every rendered object is validated: core Kubernetes kinds against the API's schemas
 (kubernetes-validate, strict: unknown fields are errors), the Prometheus Operator's ServiceMonitor and
 PrometheusRule against tests/unit/schemas/monitoring.coreos.com-v1.json, a minimal hand-written schema (its
@@ -43,7 +43,7 @@ def helm_binary() -> str | None:
 
 
 HELM = helm_binary()
-needs_helm = pytest.mark.skipif(HELM is None, reason="helm not installed: run scripts/setup.sh (it builds helm)")
+needs_helm = pytest.mark.skipif(HELM is None, reason="helm not installed: run scripts/setup.sh --helm (it builds helm)")
 
 
 def helm(*args: str | Path) -> subprocess.CompletedProcess[str]:
