@@ -17,29 +17,30 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "deploy" / "helm" / "kafka-cluster-exporter"
-RULES = ROOT / "alerts" / "kafka-cluster-exporter.rules.yml"
+CHART = Path("deploy", "helm", "kafka-cluster-exporter")  # relative to the repository's root
+RULES = Path("alerts", "kafka-cluster-exporter.rules.yml")
 
 
-def copies() -> dict[Path, bytes]:
+def copies(root: Path = ROOT) -> dict[Path, bytes]:
     """Every file the chart must hold under files/, with the bytes it must hold."""
-    out = {CHART / "files" / RULES.name: RULES.read_bytes()}
-    for board in sorted((ROOT / "dashboards").glob("*.json")):
-        out[CHART / "files" / "dashboards" / board.name] = board.read_bytes()
+    out = {root / CHART / "files" / RULES.name: (root / RULES).read_bytes()}
+    for board in sorted((root / "dashboards").glob("*.json")):
+        out[root / CHART / "files" / "dashboards" / board.name] = board.read_bytes()
     return out
 
 
-def stale() -> list[str]:
+def stale(root: Path = ROOT) -> list[str]:
     """Chart files that differ from their source, are missing, or have no source any more."""
-    want = copies()
-    bad = [str(p.relative_to(ROOT)) for p, data in want.items() if not p.exists() or p.read_bytes() != data]
-    bad += [str(p.relative_to(ROOT)) for p in sorted((CHART / "files").rglob("*")) if p.is_file() and p not in want]
+    want = copies(root)
+    files = root / CHART / "files"
+    bad = [str(p.relative_to(root)) for p, data in want.items() if not p.exists() or p.read_bytes() != data]
+    bad += [str(p.relative_to(root)) for p in sorted(files.rglob("*")) if p.is_file() and p not in want]
     return bad
 
 
-def write() -> None:
-    want = copies()
-    for p in (CHART / "files").rglob("*"):
+def write(root: Path = ROOT) -> None:
+    want = copies(root)
+    for p in (root / CHART / "files").rglob("*"):
         if p.is_file() and p not in want:
             p.unlink()  # a dashboard removed from dashboards/ leaves the chart too
     for p, data in want.items():
@@ -50,11 +51,12 @@ def write() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="exit 1 if the chart's copies differ from the sources")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the repository (default: %(default)s)")
     args = parser.parse_args(argv)
     if not args.check:
-        write()
+        write(args.root)
         return 0
-    bad = stale()
+    bad = stale(args.root)
     if bad:
         print(f"out of date (run python -m deploy.helm.generate): {', '.join(bad)}", file=sys.stderr)
         return 1

@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from deploy.helm import generate
-from exporter.config import Config, parse_config
+from exporter.config import Config, load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "deploy" / "helm" / "kafka-cluster-exporter"
@@ -97,6 +97,28 @@ def crd_validators() -> Iterator[dict[str, jsonschema.Draft202012Validator]]:
 def test_chart_copies_match_sources() -> None:
     # deploy/helm/generate.py --check, as scripts/test.sh runs it: the rules and dashboards have one source.
     assert generate.stale() == [], "run python -m deploy.helm.generate"
+    assert generate.main(["--check"]) == 0
+
+
+def test_check_fails_on_drift(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A copy of the sources; generate, then drift each way: an edited rule, a dashboard gone from dashboards/.
+    for rel in (generate.RULES, *(Path("dashboards") / p.name for p in (ROOT / "dashboards").glob("*.json"))):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / rel, tmp_path / rel)
+    root = ["--root", str(tmp_path)]
+    assert generate.main(["--check", *root]) == 1  # nothing generated yet
+    assert generate.main(root) == 0
+    assert generate.main(["--check", *root]) == 0
+    rules = tmp_path / generate.RULES
+    rules.write_text(rules.read_text().replace("for: 5m", "for: 6m", 1))
+    assert generate.main(["--check", *root]) == 1
+    assert "kafka-cluster-exporter.rules.yml" in capsys.readouterr().err
+    assert generate.main(root) == 0
+    (tmp_path / "dashboards" / "kafka-migration.json").unlink()
+    assert generate.stale(tmp_path) == [str(generate.CHART / "files" / "dashboards" / "kafka-migration.json")]
+    assert generate.main(root) == 0
+    assert not (tmp_path / generate.CHART / "files" / "dashboards" / "kafka-migration.json").exists()
+    assert generate.main(["--check", *root]) == 0
 
 
 @needs_helm
@@ -241,7 +263,9 @@ def test_rendered_config_loads_and_secrets_stay_out_of_config_maps(
     for rel in values:
         assert f"{SECRETS_DIR}/{rel}" in text
         assert f"{SECRETS_DIR}/{rel.split('/')[0]}" in mounts
-    cfg: Config = parse_config(yaml.safe_load(text.replace(SECRETS_DIR, str(tmp_path))))
+    # The exporter's own loader, as the CLI runs it on the mounted file (the secret paths moved to tmp_path).
+    (tmp_path / "config.yaml").write_text(text.replace(SECRETS_DIR, str(tmp_path)))
+    cfg: Config = load_config(tmp_path / "config.yaml")
     prod = cfg.clusters[0]
     assert [c.name for c in cfg.clusters] == ["prod", "staging"]
     assert prod.client["sasl.password"] == "sasl-s3cret"
@@ -250,7 +274,8 @@ def test_rendered_config_loads_and_secrets_stay_out_of_config_maps(
     assert prod.zookeeper.sasl.password == "zk-s3cret"
     assert prod.policy.expected_brokers == (0, 1, 2)
     assert prod.concern_on("probe")
-    assert parse_config(yaml.safe_load(exporter_config(default_objs))).clusters[0].bootstrap_servers
+    (tmp_path / "default.yaml").write_text(exporter_config(default_objs))
+    assert load_config(tmp_path / "default.yaml").clusters[0].bootstrap_servers == "kafka:9092"
     for cm in by_kind(full_objs + default_objs, "ConfigMap"):
         dumped = json.dumps(cm)
         assert not [v for v in values.values() if v in dumped], cm["metadata"]["name"]
