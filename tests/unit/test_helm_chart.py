@@ -241,6 +241,26 @@ def test_service_and_service_monitor(full_objs: list[dict[str, Any]]) -> None:
         [{"targetLabel": "cluster", "replacement": name, "action": "replace"}] for name in ("prod", "staging")
     ]
     assert {e["port"] for e in eps} == {"metrics"}
+    # The full values put TLS and basic auth on the endpoint: Prometheus scrapes with HTTPS and logs in.
+    assert {e["scheme"] for e in eps} == {"https"}
+    assert all(e["basicAuth"]["password"] == {"name": "kafka-exporter-scrape", "key": "password"} for e in eps)
+    assert all(e["tlsConfig"]["serverName"] == "kafka-exporter" for e in eps)
+
+
+@needs_helm
+def test_web_config_secret(full_objs: list[dict[str, Any]], default_objs: list[dict[str, Any]]) -> None:
+    (dep,) = by_kind(full_objs, "Deployment")
+    pod = dep["spec"]["template"]["spec"]
+    (c,) = pod["containers"]
+    assert c["args"] == ["--web.config.file", "/etc/kafka-cluster-exporter/web/web.yml"]
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "web-config")
+    assert mount["mountPath"] == "/etc/kafka-cluster-exporter/web"
+    volume = next(v for v in pod["volumes"] if v["name"] == "web-config")
+    assert volume["secret"]["secretName"] == "kafka-exporter-web"
+    # /healthz and /ready need no basic auth, but with TLS the kubelet must speak HTTPS.
+    assert c["livenessProbe"]["httpGet"]["scheme"] == c["readinessProbe"]["httpGet"]["scheme"] == "HTTPS"
+    (sm,) = by_kind(render(sets=("serviceMonitor.enabled=true",)), "ServiceMonitor")
+    assert {"scheme", "tlsConfig", "basicAuth"}.isdisjoint(sm["spec"]["endpoints"][0])
 
 
 @needs_helm
