@@ -319,6 +319,13 @@ def test_inline_password_fails_the_render(setting: str) -> None:
 
 
 @needs_helm
+def test_password_from_the_environment_is_allowed() -> None:
+    # ${VAR} is a reference (filled from extraEnv's secretKeyRef at start), not a password.
+    objs = render(sets=("config.clusters[0].client.sasl\\.password=${KAFKA_PASSWORD}",))
+    assert "sasl.password: ${KAFKA_PASSWORD}" in exporter_config(objs)
+
+
+@needs_helm
 def test_config_change_rolls_the_pod(default_objs: list[dict[str, Any]]) -> None:
     def checksum(objs: list[dict[str, Any]]) -> str:
         (dep,) = by_kind(objs, "Deployment")
