@@ -171,6 +171,15 @@ def test_crd_schema_rejects_what_the_operator_would_not_take(
 
 
 @needs_helm
+def test_kubernetes_schemas_reject_a_misspelt_field(default_objs: list[dict[str, Any]]) -> None:
+    (dep,) = by_kind(default_objs, "Deployment")
+    bad = json.loads(json.dumps(dep))
+    bad["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {"httpGet": {"path": "/ready"}}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(bad, K8S_VERSION, strict=True)
+
+
+@needs_helm
 def test_prometheus_rule_is_the_rules_file_exactly(full_objs: list[dict[str, Any]]) -> None:
     # Annotations such as "{{ $labels.cluster }}" must reach Prometheus untouched by Helm's templating.
     (rule,) = by_kind(full_objs, "PrometheusRule")
@@ -197,6 +206,7 @@ def test_dashboards_are_the_generated_json(full_objs: list[dict[str, Any]]) -> N
     for cm in cms:
         assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"  # the Grafana sidecar's label
         assert cm["metadata"]["annotations"] == {"grafana_folder": "Kafka"}
+        assert len(json.dumps(cm)) < 1024 * 1024  # a ConfigMap holds at most 1 MiB
         for name, text in cm["data"].items():
             rendered[name] = json.loads(text)
     assert rendered == boards
