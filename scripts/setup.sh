@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the demo and the tests need, and only what is missing: Debian packages (Java, Maven,
-# Prometheus, Alertmanager), a Python virtualenv with the package and its dev tools, and the Kafka jars.
+# Prometheus, Alertmanager), a Python virtualenv with the package and its dev tools, the Kafka jars, and with
+# --helm (scripts/test.sh passes it; the demo does not need it) helm for the chart's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -34,3 +35,22 @@ for d in harness/kafka*; do  # every Kafka release of the version matrix (tests/
     (cd "$d" && mvn -q -B package)
   fi
 done
+
+[ "${1:-}" = --helm ] || exit 0
+# helm, for the chart's tests (tests/unit/test_helm_chart.py): built from the Go module proxy, pinned, into a cache
+# outside the repository so later runs (and CI on the same machine) reuse it. The first build takes 5-10 minutes
+# on 2 cores.
+HELM_VERSION=v4.3.2
+helm_bin="${XDG_CACHE_HOME:-$HOME/.cache}/kafka-cluster-exporter/bin"
+# A stamp names the version built (a `go install`ed helm reports only "v4.3").
+if [ ! -x "$helm_bin/helm" ] || [ "$(cat "$helm_bin/helm.version" 2>/dev/null)" != "$HELM_VERSION" ]; then
+  go=$(command -v go || echo /usr/local/go/bin/go)
+  if [ -x "$go" ]; then
+    echo "setup: building helm $HELM_VERSION into $helm_bin (Go module proxy)" >&2
+    mkdir -p "$helm_bin"
+    GOBIN="$helm_bin" "$go" install "helm.sh/helm/v4/cmd/helm@$HELM_VERSION"
+    echo "$HELM_VERSION" > "$helm_bin/helm.version"
+  else
+    echo "setup: no Go toolchain; the Helm chart tests will be skipped" >&2
+  fi
+fi
