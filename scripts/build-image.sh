@@ -76,4 +76,9 @@ echo "build-image: building $TAG" >&2
 # docker format: OCI image configs have no HEALTHCHECK; --layers caches the steps for the next build.
 $SUDO buildah bud --isolation chroot --format docker --layers --force-rm --quiet "${ca_mount[@]}" \
   --build-arg BUILD_BASE="$BUILD_BASE" --build-arg BASE="$BASE" -t "$TAG" . >/dev/null
+# Keep buildah's layer cache from growing with every rebuild: tag the build stage (its layers are the cache
+# of the slow steps, and untagged they would count as dangling), then drop dangling images of older builds.
+$SUDO buildah bud --isolation chroot --format docker --layers --force-rm --quiet "${ca_mount[@]}" --target build \
+  --build-arg BUILD_BASE="$BUILD_BASE" --build-arg BASE="$BASE" -t localhost/kce-build-cache:latest . >/dev/null
+$SUDO buildah rmi --prune >/dev/null
 $SUDO buildah images "$TAG"
