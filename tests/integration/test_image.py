@@ -35,6 +35,7 @@ pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 TAG = os.environ.get("KCE_IMAGE", "localhost/kafka-cluster-exporter:test")
+BASE = "localhost/kce-base:bookworm"  # scripts/build-image.sh's runtime base
 CONFIG_DIR = "/etc/kafka-cluster-exporter"  # the Dockerfile's ENTRYPOINT reads config.yaml there
 BUILD_TIMEOUT_S = 540  # a cold build (Debian bases, wheels from PyPI) took ~2 min here; pytest's limit is 600 s
 
@@ -64,10 +65,10 @@ def image() -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def container(*, read_only: bool) -> Iterator[tuple[str, str]]:
+def container(*, read_only: bool, of: str = TAG) -> Iterator[tuple[str, str]]:
     """A buildah container of the image: (its id, its root's mount point), removed afterwards."""
-    ctr = run("buildah", "from", "--pull=never", "--quiet", TAG).stdout.strip()
-    assert ctr, f"buildah from {TAG} failed"
+    ctr = run("buildah", "from", "--pull=never", "--quiet", of).stdout.strip()
+    assert ctr, f"buildah from {of} failed"
     mounted = False
     try:
         root = run("buildah", "mount", ctr).stdout.strip()
@@ -187,3 +188,18 @@ def healthcheck(image: dict[str, Any], port: int) -> None:
     with container(read_only=False) as (ctr, _root):
         checked = run("buildah", "run", "--isolation", "chroot", ctr, "--", *cmd)
     assert checked.returncode == 0, checked.stderr
+
+
+def test_the_build_hosts_extra_ca_stays_out_of_the_image(image: dict[str, Any]) -> None:
+    """scripts/build-image.sh lends pip the CA bundle this machine's pip is told to trust (a TLS-intercepting
+    proxy) through a bind mount; the image must keep its base's bundle."""
+    bundles = [os.environ.get(v, "") for v in ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE")]
+    host = next((Path(b) for b in bundles if b and Path(b).is_file()), None)
+    if host is None:
+        pytest.skip("no extra CA bundle configured for pip here: nothing was lent to the build")
+    bundle = "etc/ssl/certs/ca-certificates.crt"
+    with container(read_only=False) as (_ctr, root):
+        shipped = Path(root, bundle).read_bytes()
+    with container(read_only=False, of=BASE) as (_ctr, root):
+        assert shipped == Path(root, bundle).read_bytes()
+    assert shipped != host.read_bytes()
