@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 TAG=${1:-localhost/kafka-cluster-exporter:latest}
 BASE=localhost/kce-base:bookworm
 BUILD_BASE=localhost/kce-build-base:bookworm
+LABEL=kafka-cluster-exporter.base=bookworm  # on the bases, so inherited by every image built on them
 SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
 
 need_apt=()
@@ -26,7 +27,6 @@ if ((${#need_apt[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
 fi
 
-have_image() { $SUDO buildah inspect --type image "$1" >/dev/null 2>&1; }
 
 # A local image from a root filesystem directory: `buildah from scratch`, then the tree copied in.
 import_rootfs() {  # DIR NAME
@@ -36,12 +36,15 @@ import_rootfs() {  # DIR NAME
   $SUDO buildah add --quiet "$ctr" "$1.tar" / >/dev/null   # a local tar archive is unpacked
   $SUDO buildah config --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
     --env LANG=C.UTF-8 --cmd /usr/bin/python3 \
-    --label org.opencontainers.image.description="Debian bookworm: python3, CA certificates (mmdebstrap)" "$ctr"
+    --label org.opencontainers.image.description="Debian bookworm: python3, CA certificates (mmdebstrap)" \
+    --label "$LABEL" "$ctr"
   $SUDO buildah commit --quiet --rm "$ctr" "$2" >/dev/null
   $SUDO rm -f "$1.tar"
 }
 
-if [ -n "${REBUILD_BASE:-}" ] || ! have_image "$BASE" || ! have_image "$BUILD_BASE"; then
+# Bases made before they carried the label are made again (the clean-up below finds images by it).
+labelled() { [ -n "$($SUDO buildah images --quiet --filter "label=$LABEL" "$1" 2>/dev/null)" ]; }
+if [ -n "${REBUILD_BASE:-}" ] || ! labelled "$BASE" || ! labelled "$BUILD_BASE"; then
   work=$(mktemp -d /var/tmp/kce-rootfs.XXXXXX)
   trap '$SUDO rm -rf "$work"' EXIT
   echo "build-image: making the Debian bookworm bases with mmdebstrap" >&2
@@ -77,8 +80,14 @@ echo "build-image: building $TAG" >&2
 $SUDO buildah bud --isolation chroot --format docker --layers --force-rm --quiet "${ca_mount[@]}" \
   --build-arg BUILD_BASE="$BUILD_BASE" --build-arg BASE="$BASE" -t "$TAG" . >/dev/null
 # Keep buildah's layer cache from growing with every rebuild: tag the build stage (its layers are the cache
-# of the slow steps, and untagged they would count as dangling), then drop dangling images of older builds.
+# of the slow steps, and untagged they would count as dangling), then drop the untagged images of older
+# builds, this project's only (they carry the bases' label): a removed leaf may leave its parent dangling.
 $SUDO buildah bud --isolation chroot --format docker --layers --force-rm --quiet "${ca_mount[@]}" --target build \
   --build-arg BUILD_BASE="$BUILD_BASE" --build-arg BASE="$BASE" -t localhost/kce-build-cache:latest . >/dev/null
-$SUDO buildah rmi --prune >/dev/null
+for _ in $(seq 20); do
+  old=$($SUDO buildah images --quiet --filter dangling=true --filter "label=$LABEL")
+  [ -n "$old" ] || break
+  # shellcheck disable=SC2086  # one image id per word
+  $SUDO buildah rmi $old >/dev/null 2>&1 || break  # one in use by a container stays
+done
 $SUDO buildah images "$TAG"
