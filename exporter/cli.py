@@ -42,7 +42,8 @@ def _one_shot(sub: Any, name: str, help: str) -> argparse.ArgumentParser:
     """A command that collects once: --config, and --cluster (required by those about one cluster when several
     are configured)."""
     q: argparse.ArgumentParser = sub.add_parser(name, help=help)
-    q.add_argument("--config", "-c", help="YAML config file (see README)")
+    # SUPPRESS: a --config given before the command (the image's ENTRYPOINT does) is not reset to None by it.
+    q.add_argument("--config", "-c", default=argparse.SUPPRESS, help="YAML config file (see README)")
     q.add_argument("--cluster", help="the cluster (default for check: all configured; else the only one)")
     return q
 
@@ -54,12 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = p.add_subparsers(dest="command")
     run = sub.add_parser("run", help="collect in the background and serve /metrics (the default)")
-    for q in (p, run):
-        q.add_argument("--config", "-c", help="YAML config file (see README)")
-        q.add_argument("--listen", help="host:port to listen on; overrides web.listen_address")
+    for q, default in ((p, None), (run, argparse.SUPPRESS)):  # `--config X run` keeps X (see _one_shot)
+        q.add_argument("--config", "-c", default=default, help="YAML config file (see README)")
+        q.add_argument("--listen", default=default, help="host:port to listen on; overrides web.listen_address")
         q.add_argument(
             "--web.config.file",
             dest="web_config",
+            default=default,
             metavar="FILE",
             help="TLS and basic auth for the endpoint, in the format every Prometheus exporter shares",
         )
