@@ -46,7 +46,7 @@ def run(*cmd: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def image() -> dict[str, Any]:
-    """The image's config (Docker format) after building it; skipped, saying why, where it cannot be built."""
+    """The image's config (Docker format) after building it; skipped, saying why, where buildah cannot run."""
     if os.geteuid() != 0:
         pytest.skip("buildah here runs as root (chroot isolation, the read-only bind mount): run the suite as root")
     if shutil.which("buildah") is None and shutil.which("apt-get") is None:
@@ -57,7 +57,8 @@ def image() -> dict[str, Any]:
         pytest.skip(f"scripts/build-image.sh {TAG} took over {BUILD_TIMEOUT_S} s (a busy machine?): build it first")
     if built.returncode != 0:
         tail = "\n".join((built.stdout + built.stderr).strip().splitlines()[-15:])
-        pytest.skip(f"scripts/build-image.sh {TAG} failed with exit {built.returncode}:\n{tail}")
+        # A broken Dockerfile or build script is a failure, never a skip.
+        pytest.fail(f"scripts/build-image.sh {TAG} failed with exit {built.returncode}:\n{tail}")
     inspect = run("buildah", "inspect", "--type", "image", TAG)
     assert inspect.returncode == 0, inspect.stderr
     config: dict[str, Any] = json.loads(inspect.stdout)["Docker"]["config"]
