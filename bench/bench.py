@@ -25,7 +25,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
 import yaml  # noqa: E402
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition  # noqa: E402
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition  # noqa: E402
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]  # noqa: E402
 
 from harness.cluster import ZkCluster  # noqa: E402
@@ -84,19 +83,28 @@ def fill(cluster: ZkCluster, size: Size) -> int:
         for f in admin.create_topics(new[i : i + 50], operation_timeout=120).values():
             f.result(180)
     all_tps = [(n, p) for n in names for p in range(size.partitions)]
-    pending: list[Future[Any]] = []
-    for g in range(size.groups):
-        gid = f"bench-group-{g:05d}"
-        tps = [TopicPartition(*all_tps[(g * size.per_group + k) % len(all_tps)], 0) for k in range(size.per_group)]
-        pending.append(admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(gid, tps)])[gid])
-        if len(pending) >= 50:
-            for f in pending:
-                f.result(120)
-            pending = []
-    for f in pending:
-        f.result(120)
-    # A commit can fail per partition without failing the call (seen: 995 of 1,000 groups created): the exporter is
-    # waited for until it lists the groups the cluster really has.
+    todo = list(range(size.groups))
+    for _ in range(5):  # partitions of topics just created may not have a leader yet: their commits fail
+        failed: list[int] = []
+        for i in range(0, len(todo), 50):
+            batch = {}
+            for g in todo[i : i + 50]:
+                gid = f"bench-group-{g:05d}"
+                k = [all_tps[(g * size.per_group + j) % len(all_tps)] for j in range(size.per_group)]
+                tps = [TopicPartition(t, p, 0) for t, p in k]
+                batch[g] = admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(gid, tps)])[gid]
+            for g, f in batch.items():
+                try:
+                    ok = all(tp.error is None for tp in f.result(120).topic_partitions)
+                except KafkaException:
+                    ok = False
+                if not ok:
+                    failed.append(g)
+        if not failed:
+            break
+        todo = failed
+        time.sleep(1)
+    # The exporter is waited for until it lists the groups the cluster really has (a commit can still have failed).
     listed = admin.list_consumer_groups().result(60).valid
     return sum(1 for g in listed if g.group_id.startswith("bench-group-"))
 
@@ -161,7 +169,7 @@ def pct(xs: list[float], q: float) -> float:
 async def measure(
     proc: subprocess.Popen[bytes], url: str, size: Size, *, groups: int, interval: float, cycles: int
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"groups": groups}
     async with aiohttp.ClientSession(auto_decompress=False) as session:
         # Until the first complete cycle (every group listed), with no scrape load: the idle figures.
         deadline = time.monotonic() + 600
@@ -219,7 +227,7 @@ def row(size: Size, m: dict[str, Any]) -> str:
     s, c = m["seq"], m["conc"]
     reqs = sum(m["requests"].values())
     return (
-        f"| {size.total:,} | {size.groups:,} x {size.per_group} | {m['series']:,} | {m['cycle_wall']:.2f} s | "
+        f"| {size.total:,} | {m['groups']:,} x {size.per_group} | {m['series']:,} | {m['cycle_wall']:.2f} s | "
         f"{m['cpu_per_cycle']:.2f} s | {reqs} | {s[0]:.1f} / {s[1]:.1f} / {s[2]:.1f} ms | "
         f"{c[0]:.1f} / {c[1]:.1f} / {c[2]:.1f} ms | {m['cpu_per_min']:.1f} s | "
         f"{m['rss_idle']:.0f} / {m['rss_load']:.0f} MiB |"
