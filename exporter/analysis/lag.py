@@ -112,41 +112,46 @@ def advance(history: LagHistory, snap: ClusterSnapshot, cfg: LagConfig) -> LagHi
     hw_resolution = cfg.history_seconds / cfg.history_samples
 
     watermarks: dict[TP, Track] = {}
-    for tp, track in history.watermarks.items():
-        if tp in snap.end_offsets or track.times[-1] < now - cfg.history_seconds:
-            continue  # updated below, or stale
-        if topics is not None and tp[0] not in topics:
-            continue  # topic deleted
-        watermarks[tp] = track
     for tp, hw in snap.end_offsets.items():
         old = history.watermarks.get(tp)
         if old is not None and hw < old.cols[0][-1]:
             old = None  # the log went backwards (re-created or truncated): older samples no longer apply
         watermarks[tp] = append(old, now, (hw,), now - cfg.history_seconds, hw_resolution)
+    # Tracks not sampled this cycle are kept unless stale; found by a set difference (in C), since most were.
+    for tp in history.watermarks.keys() - watermarks.keys():
+        track = history.watermarks[tp]
+        if track.times[-1] < now - cfg.history_seconds:
+            continue  # stale
+        if topics is not None and tp[0] not in topics:
+            continue  # topic deleted
+        watermarks[tp] = track
 
     listed = {g.group_id: g for g in snap.groups}
     commit_resolution = window / cfg.history_samples
     commits: dict[GroupTP, Track] = {}
-    for key, track in history.commits.items():
+    old_commits = history.commits
+    for g in snap.groups:
+        if g.stale:
+            continue  # offsets as last read, not a new observation: a verdict must not see them unchanged
+        gid = g.group_id
+        for (topic, part), committed in (g.offsets or {}).items():
+            end = snap.end_offsets.get((topic, part))
+            if end is None:
+                continue  # lag unknown this cycle: no sample rather than a made-up one
+            key = (gid, topic, part)
+            commits[key] = append(
+                old_commits.get(key), now, (committed, max(0, end - committed)), now - window, commit_resolution
+            )
+    for key in old_commits.keys() - commits.keys():
         g = listed.get(key[0])
         if g is None and snap.groups_complete:
             continue  # the group is gone
         if g is not None and g.offsets is not None and (key[1], key[2]) not in g.offsets:
             continue  # offset deleted or expired, or its topic filtered out
+        track = old_commits[key]
         if track.times[-1] < now - window:
             continue  # not read for a whole window: its verdict would be unknown anyway
         commits[key] = track
-    for g in snap.groups:
-        if g.stale:
-            continue  # offsets as last read, not a new observation: a verdict must not see them unchanged
-        for (topic, part), committed in (g.offsets or {}).items():
-            end = snap.end_offsets.get((topic, part))
-            if end is None:
-                continue  # lag unknown this cycle: no sample rather than a made-up one
-            key = (g.group_id, topic, part)
-            commits[key] = append(
-                history.commits.get(key), now, (committed, max(0, end - committed)), now - window, commit_resolution
-            )
     return LagHistory(watermarks, commits)
 
 
@@ -254,6 +259,9 @@ def analyse(snap: ClusterSnapshot, history: LagHistory, cfg: LagConfig) -> tuple
     if snap.groups is None:
         return ()
     now = snap.end_offsets_at if snap.end_offsets_at is not None else snap.taken_at
+    # Bound once: the loop below runs for every group partition (hundreds of thousands on large clusters).
+    ends, starts, hws, commits = snap.end_offsets, snap.start_offsets, history.watermarks, history.commits
+    window = cfg.verdict_window_seconds
     out = []
     for g in snap.groups:
         if g.offsets is None:
@@ -262,23 +270,24 @@ def analyse(snap: ClusterSnapshot, history: LagHistory, cfg: LagConfig) -> tuple
         members = has_members(g)
         parts, verdicts = [], []
         by_topic: dict[str, list[PartitionLag]] = defaultdict(list)
-        for (topic, part), committed in sorted(g.offsets.items()):
-            hw = snap.end_offsets.get((topic, part))
-            start = snap.start_offsets.get((topic, part))
+        for tp, committed in sorted(g.offsets.items()):
+            topic, part = tp
+            hw = ends.get(tp)
+            start = starts.get(tp)
             p = PartitionLag(
-                topic=topic,
-                partition=part,
-                committed=committed,
-                high_watermark=hw,
-                log_start=start,
-                lag=None if hw is None else max(0, hw - committed),
-                lag_seconds=None if hw is None else lag_seconds(history.watermarks.get((topic, part)), committed, now),
-                below_log_start=None if start is None else committed < start,
+                topic,
+                part,
+                committed,
+                hw,
+                start,
+                None if hw is None else max(0, hw - committed),
+                None if hw is None else lag_seconds(hws.get(tp), committed, now),
+                None if start is None else committed < start,
             )
             parts.append(p)
             by_topic[topic].append(p)
-            track = None if g.stale else history.commits.get((g.group_id, topic, part))
-            verdicts.append(partition_verdict(track, now, cfg.verdict_window_seconds, members))
+            track = None if g.stale else commits.get((g.group_id, topic, part))
+            verdicts.append(partition_verdict(track, now, window, members))
         topics = tuple(_topic_lag(t, ps) for t, ps in sorted(by_topic.items()))
         out.append(GroupLag(g, worst(verdicts), tuple(parts), topics))
     return tuple(out)
