@@ -143,10 +143,10 @@ def advance(history: LagHistory, snap: ClusterSnapshot, cfg: LagConfig) -> LagHi
                 old_commits.get(key), now, (committed, max(0, end - committed)), now - window, commit_resolution
             )
     for key in old_commits.keys() - commits.keys():
-        g = listed.get(key[0])
-        if g is None and snap.groups_complete:
+        group = listed.get(key[0])
+        if group is None and snap.groups_complete:
             continue  # the group is gone
-        if g is not None and g.offsets is not None and (key[1], key[2]) not in g.offsets:
+        if group is not None and group.offsets is not None and (key[1], key[2]) not in group.offsets:
             continue  # offset deleted or expired, or its topic filtered out
         track = old_commits[key]
         if track.times[-1] < now - window:
