@@ -31,7 +31,6 @@ from array import array
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass, field
-from itertools import pairwise
 
 from exporter.config import LagConfig
 from exporter.model import ClusterSnapshot, ConsumerGroup
