@@ -96,11 +96,12 @@ def notification_printer(log: Log) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
             receiver = self.path.strip("/")
-            firing = [describe(a["labels"]) for a in body.get("alerts", []) if a.get("status") == "firing"]
-            resolved = [describe(a["labels"]) for a in body.get("alerts", []) if a.get("status") == "resolved"]
-            parts = [f"firing: {', '.join(firing)}"] * bool(firing) + [f"resolved: {', '.join(resolved)}"] * bool(
-                resolved
-            )
+            alerts = body.get("alerts", [])
+            parts = [
+                f"{status}: {', '.join(describe(a['labels']) for a in alerts if a.get('status') == status)}"
+                for status in ("firing", "resolved")
+                if any(a.get("status") == status for a in alerts)
+            ]
             log(f"  Alertmanager -> {receiver}: {'; '.join(parts)}")
             self.send_response(200)
             self.end_headers()
