@@ -40,8 +40,12 @@ DEMO_RULE_CHANGES = {
 }
 
 
+# librdkafka logs each lost connection to stderr; --story kills a broker on purpose: critical messages only.
+QUIET = {"log_level": 2}
+
+
 def produce(bootstrap: str, stop: threading.Event) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "acks": "all"})
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "acks": "all", **QUIET})
     n = 0
     while not stop.is_set():
         for topic, _, _ in TOPICS:
@@ -54,7 +58,7 @@ def produce(bootstrap: str, stop: threading.Event) -> None:
 
 def consume_slowly(bootstrap: str, stop: threading.Event) -> None:
     # Reads ~10 messages/s of the ~50/s produced to "orders": the group "billing" falls behind.
-    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "billing", "auto.offset.reset": "earliest"})
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "billing", "auto.offset.reset": "earliest", **QUIET})
     c.subscribe(["orders"])
     while not stop.is_set():
         c.poll(0.1)

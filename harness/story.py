@@ -1,5 +1,5 @@
 """`scripts/demo.sh --story`: the seed's migration in small, played on the demo cluster so the dashboards and the
-alerts can be watched through it. Four steps of about a minute each, printed with a timestamp and what to look
+alerts can be watched through it. Four steps of under a minute each, printed with a timestamp and what to look
 at: a broker lost (killed, then restarted), a reassignment giving "clicks" the policy's 3 replicas (planned by
 `kafka-cluster-exporter plan replication-factor`, run by Kafka's own kafka-reassign-partitions), the move
 stalling under a throttle lowered to almost nothing, and its recovery when the throttle is raised again.
@@ -78,12 +78,14 @@ class Story:
                 "KafkaBrokerMissing broker_id=3 fires (critical: Alertmanager routes it to kafka-pager)",
                 "KafkaOfflinePartitions topic=clicks: its partition on broker 3 has no other replica",
                 "orders and payments under-replicated (Alertmanager mutes those behind KafkaBrokerMissing)",
+                "KafkaExporterCollectionErrors: the exporter's calls to broker 3 failed (they stay 5 minutes)",
                 "dashboard 'Kafka cluster overview': Live brokers, Missing brokers, Offline partitions",
             ],
         )
         self.cluster.kill(3)
         self.wait_firing("KafkaBrokerMissing", 120, broker_id="3")
         self.wait_firing("KafkaOfflinePartitions", 30, topic="clicks")
+        self.hold(20)
         self.log("broker 3 restarts (its data is intact) ...")
         self.cluster.start_broker(3)
         self.log("broker 3 is back: look at the alerts resolving as its replicas catch up")
@@ -141,6 +143,7 @@ class Story:
         )
         self.reassign(plan, "--execute", "--additional", "--throttle", str(THROTTLE_STALLED))
         self.wait_firing("KafkaReassignmentStalled", 150)
+        self.hold(15)
 
     def recovery(self, plan: Path) -> None:
         self.step(
@@ -170,6 +173,11 @@ class Story:
         self.log(f"STEP {n}/4 (story +{time.monotonic() - self.started:.0f} s): {title}")
         for line in look:
             print(f"      look at: {line}", flush=True)
+
+    def hold(self, seconds: float) -> None:
+        """Time to look at the dashboards before the next change."""
+        self.log(f"  {seconds:.0f} s to look around ...")
+        time.sleep(seconds)
 
     def wait(self, what: str, done: Callable[[], bool], timeout: float) -> bool:
         started = time.monotonic()
@@ -203,7 +211,9 @@ class Story:
 
 def fill(bootstrap: str, topic: str, partitions: int, bytes_each: int) -> None:
     """Write about `bytes_each` bytes of incompressible-sized records to each partition (acks=all)."""
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all", "compression.type": "none"})
+    p = Producer(
+        {"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all", "compression.type": "none", "log_level": 2}
+    )
     chunk = b"x" * 20_000
     for part in range(partitions):
         for _ in range(bytes_each // len(chunk)):
