@@ -14,11 +14,9 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
-import socket
-import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -35,15 +33,19 @@ from kafka.admin import NewTopic as KNewTopic
 
 from dashboards import generate
 from harness.cluster import Cluster, ZkCluster
-from harness.tools import die_with_parent_preexec
+from harness.monitoring import (
+    RULES,
+    alertmanager_config,
+    free_port,
+    monitoring_stack,
+    prometheus_config,
+    rules_copy,
+)
 from tests.integration.scrape import Series, cluster_config, one, running_exporter
 from tests.integration.test_migration import reassign
 
 pytestmark = pytest.mark.cluster
 
-ROOT = Path(__file__).resolve().parents[2]
-RULES = ROOT / "alerts" / "kafka-cluster-exporter.rules.yml"
-AM_EXAMPLE = ROOT / "alerts" / "alertmanager.example.yml"
 RUNBOOK_BASE = "https://github.com/OWNER/kafka-cluster-exporter/blob/main/docs/runbooks/"
 CLUSTER = "live"  # the `cluster` target label
 FOR = "2s"  # every rule's for:, test only
@@ -54,37 +56,6 @@ T = TypeVar("T")
 
 
 # --- processes ----------------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def daemon(argv: list[str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A server process that dies with this test: terminated at exit, and SIGKILLed by the kernel if the
-    test process itself dies (PR_SET_PDEATHSIG; forked from the main thread, which lives as long as it)."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=die_with_parent_preexec(),  # noqa: PLW1509 -- only prctl/getppid run before exec
-        )
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
 
 async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float, what: str) -> T:
@@ -106,52 +77,7 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float, w
 
 def rules_for_test(tmp: Path, for_: str = FOR) -> Path:
     """The shipped rules with every `for:` set to `for_`; nothing else changes."""
-    shipped = yaml.safe_load(RULES.read_text())
-    rules = yaml.safe_load(RULES.read_text())
-    for group in rules["groups"]:
-        for rule in group["rules"]:
-            if "alert" in rule:
-                rule["for"] = for_
-    for g_shipped, g_test in zip(shipped["groups"], rules["groups"], strict=True):
-        for r_shipped, r_test in zip(g_shipped["rules"], g_test["rules"], strict=True):
-            assert {k: v for k, v in r_test.items() if k != "for"} == {k: v for k, v in r_shipped.items() if k != "for"}
-    path = tmp / "rules.yml"
-    path.write_text(yaml.safe_dump(rules, sort_keys=False))
-    return path
-
-
-def prometheus_config(tmp: Path, rules: Path, exporter: str, alertmanager: str) -> Path:
-    config = {
-        "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
-        "rule_files": [str(rules)],
-        "alerting": {"alertmanagers": [{"static_configs": [{"targets": [alertmanager]}]}]},
-        "scrape_configs": [
-            {
-                "job_name": "kafka-cluster-exporter",
-                "static_configs": [{"targets": [exporter], "labels": {"cluster": CLUSTER}}],
-            }
-        ],
-    }
-    path = tmp / "prometheus.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
-def alertmanager_config(tmp: Path, webhook: str) -> tuple[Path, set[str]]:
-    """The example's routes and inhibitions; each receiver becomes a webhook to WEBHOOK/<receiver name>."""
-    config = yaml.safe_load(AM_EXAMPLE.read_text())
-    names = {r["name"] for r in config["receivers"]}
-    config["receivers"] = [
-        {"name": n, "webhook_configs": [{"url": f"{webhook}/{n}", "send_resolved": True}]} for n in sorted(names)
-    ]
-    routes = [config["route"], *config["route"].get("routes", [])]
-    for route in routes:
-        for key, value in (("group_wait", "1s"), ("group_interval", "1s"), ("repeat_interval", "1h")):
-            if key in route or route is config["route"]:
-                route[key] = value
-    path = tmp / "alertmanager.yml"
-    path.write_text(yaml.safe_dump(config))
-    return path, names
+    return rules_copy(tmp, for_)
 
 
 # --- Kafka setup ----------------------------------------------------------------------------------------
@@ -302,41 +228,23 @@ async def alerting_stack(tmp_path: Path, exporter_url: str, for_: str = FOR) -> 
         am_config, receivers = alertmanager_config(tmp_path, hook.url)
         assert receivers == {"kafka-pager", "kafka-team", "kafka-info"}
         prom_config = prometheus_config(
-            tmp_path, rules_for_test(tmp_path, for_), urlsplit(exporter_url).netloc, f"127.0.0.1:{am_port}"
+            tmp_path,
+            rules_for_test(tmp_path, for_),
+            urlsplit(exporter_url).netloc,
+            f"127.0.0.1:{am_port}",
+            cluster=CLUSTER,
+            interval="1s",
         )
-        with (
-            daemon(
-                [
-                    "prometheus-alertmanager",
-                    f"--config.file={am_config}",
-                    f"--storage.path={tmp_path / 'am-data'}",
-                    f"--web.listen-address=127.0.0.1:{am_port}",
-                    "--cluster.listen-address=",  # no HA gossip port
-                    "--log.level=warn",
-                ],
-                tmp_path / "alertmanager.log",
-            ) as am_proc,
-            daemon(
-                [
-                    "prometheus",
-                    f"--config.file={prom_config}",
-                    f"--storage.tsdb.path={tmp_path / 'prom-data'}",
-                    f"--web.listen-address=127.0.0.1:{prom_port}",
-                    "--rules.alert.resend-delay=1s",
-                    "--log.level=warn",
-                ],
-                tmp_path / "prometheus.log",
-            ) as prom_proc,
-        ):
-            api = Api(session, f"http://127.0.0.1:{prom_port}", f"http://127.0.0.1:{am_port}")
+        with monitoring_stack(
+            tmp_path, prom_config, am_config, prometheus_port=prom_port, alertmanager_port=am_port
+        ) as stack:
+            api = Api(session, stack.prometheus, stack.alertmanager)
             try:
                 for base in (api.prometheus, api.alertmanager):
                     await eventually(functools.partial(api.ready, base), 60, f"{base} ready")
                 yield api, hook
             except BaseException:
-                for name, proc in (("prometheus", prom_proc), ("alertmanager", am_proc)):
-                    log = (tmp_path / f"{name}.log").read_text()[-3000:]
-                    print(f"--- {name} (exit code {proc.poll()}) log tail:\n{log}")
+                print(stack.log_tails())
                 raise
 
 

@@ -22,9 +22,10 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from exporter.model import ClusterSnapshot
 from harness.cluster import Cluster, ZkCluster
+from harness.story import fill
 from tests.integration.scrape import Exporter, Series, cluster_config, one, parse, running_exporter, values
 from tests.integration.test_lag import commit_offsets, create_topics, produce
-from tests.integration.test_migration import MB, create_assigned, fill, reassign
+from tests.integration.test_migration import MB, create_assigned, reassign
 
 pytestmark = pytest.mark.cluster
 INTERVAL = 1.0

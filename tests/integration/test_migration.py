@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer, TopicCollection
+from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource  # type: ignore[attr-defined]
 from kafka.admin import KafkaAdminClient
 from kafka.admin import NewTopic as KNewTopic
 from kazoo.client import KazooClient
 
 from harness.cluster import Cluster, KraftCluster, ZkCluster
+from harness.story import fill
 from harness.tools import REASSIGN_PARTITIONS_COMMAND, run_tool
 from tests.integration.scrape import Series, cluster_config, one, running_exporter, values
 
@@ -34,16 +35,6 @@ def create_assigned(bootstrap: str, topics: dict[str, list[list[int]]]) -> None:
         admin.create_topics([KNewTopic(n, replica_assignments=dict(enumerate(a))) for n, a in topics.items()])
     finally:
         admin.close()
-
-
-def fill(bootstrap: str, topic: str, partitions: int, bytes_each: int) -> None:
-    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all", "compression.type": "none"})
-    chunk = b"x" * 20_000
-    for part in range(partitions):
-        for _ in range(bytes_each // len(chunk)):
-            p.produce(topic, chunk, partition=part)
-            p.poll(0)
-    assert p.flush(60) == 0
 
 
 def reassign(cluster: Cluster, tmp: Path, plan: Plan, throttle: int | None = None, action: str = "--execute") -> str:

@@ -21,9 +21,9 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic  # type: ignore[attr-defined]
 
 from harness.cluster import ZkCluster
+from harness.story import fill
 from harness.tools import LEADER_ELECTION_COMMAND, REASSIGN_PARTITIONS_COMMAND, run_tool
 from tests.integration.scrape import cluster_config, one, running_exporter
-from tests.integration.test_migration import fill
 from tests.integration.test_replication_safety import create_assigned
 
 pytestmark = pytest.mark.cluster

@@ -21,7 +21,8 @@ import yaml
 
 from exporter.config import ConfigError
 from exporter.web_config import load_web_config
-from tests.integration.test_alerting_live import daemon, eventually, free_port
+from harness.monitoring import daemon, free_port
+from tests.integration.test_alerting_live import eventually
 
 pytestmark = pytest.mark.cluster  # starts the exporter and Prometheus (no Kafka)
 

@@ -22,6 +22,8 @@ import yaml
 
 from dashboards import generate
 from exporter.concerns import all_definitions
+from harness.demo import DEMO_FOR, DEMO_RULE_CHANGES
+from harness.monitoring import rules_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "alerts" / "kafka-cluster-exporter.rules.yml"
@@ -404,3 +406,17 @@ def assert_parse(tmp_path: Path, exprs: list[str]) -> None:
     path.write_text(yaml.safe_dump(rules))
     r = run(tool("promtool"), "check", "rules", str(path))
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_the_demos_rules_differ_from_the_shipped_ones_only_as_it_says(tmp_path: Path) -> None:
+    """harness.demo prints that its copy sets every for: to DEMO_FOR and the lag threshold to 30 s: so it is
+    (rules_copy itself checks that nothing else differs), and promtool accepts it."""
+    path = rules_copy(tmp_path, DEMO_FOR, DEMO_RULE_CHANGES)
+    copy = {r["alert"]: r for g in yaml.safe_load(path.read_text())["groups"] for r in g["rules"] if "alert" in r}
+    assert {r["for"] for r in copy.values()} == {DEMO_FOR}
+    lag = copy["KafkaConsumerGroupLagHigh"]
+    assert lag["expr"].rstrip().endswith("> 30") and "(threshold 30s in this demo)" in lag["annotations"]["description"]
+    r = run(tool("promtool"), "check", "rules", str(path))
+    assert r.returncode == 0, r.stdout + r.stderr
+    with pytest.raises(AssertionError, match="not in KafkaConsumerGroupLagHigh"):
+        rules_copy(tmp_path, DEMO_FOR, {"KafkaConsumerGroupLagHigh": [("> 301", "> 30")]})
