@@ -162,6 +162,9 @@ def main() -> int:
     print(f"starting a 3-broker {cluster.mode} cluster ...", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` cleans up like Ctrl-C does
+    # Ctrl-C, also where SIGINT came ignored (a shell's background job passes SIG_IGN on, and Python then installs
+    # no KeyboardInterrupt handler: seen in CI, where the demo test's Ctrl-C went unheard).
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         with contextlib.ExitStack() as stack:
             stack.enter_context(cluster)
