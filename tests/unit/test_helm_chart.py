@@ -3,8 +3,9 @@
 helm comes from `scripts/setup.sh --helm` (built from the Go module proxy into a cache outside the repository, see
 helm_binary). Every rendered object is validated: core Kubernetes kinds against the API's schemas
 (kubernetes-validate, strict: unknown fields are errors), the Prometheus Operator's ServiceMonitor and
-PrometheusRule against tests/unit/schemas/monitoring.coreos.com-v1.json, a minimal hand-written schema (its
-$comment says why no packaged CRD schema is used).
+PrometheusRule against tests/unit/schemas/monitoring.coreos.com-v1.json, a minimal hand-written schema (strict on
+unknown fields, durations, enums), and against the types generated from the Operator's own CRDs (v0.80.1, as
+pydantic models in cloudcoil-models-prometheus-operator): every field's type, and no field the CRD lacks.
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from typing import Any
 
 import jsonschema
 import kubernetes_validate
+import pydantic
 import pytest
 import yaml
+from cloudcoil.models.prometheus_operator import v1 as operator
 
 from deploy.helm import generate
 from exporter.config import Config, load_config
@@ -345,3 +348,41 @@ def test_config_change_rolls_the_pod(default_objs: list[dict[str, Any]]) -> None
     changed = render(sets=("config.clusters[0].policy.replication_factor=2",))
     assert checksum(changed) != checksum(default_objs)
     assert checksum(render()) == checksum(default_objs)  # and only a change does
+
+
+def _dropped(given: Any, kept: Any, path: str = "") -> list[str]:
+    """The keys of `given` that the model did not keep: fields the CRD does not define (pydantic ignores them)."""
+    if isinstance(given, dict):
+        out: list[str] = []
+        for k, v in given.items():
+            out += (
+                [f"{path}.{k}"] if not isinstance(kept, dict) or k not in kept else _dropped(v, kept[k], f"{path}.{k}")
+            )
+        return out
+    if isinstance(given, list) and isinstance(kept, list):
+        return [d for i, (g, k) in enumerate(zip(given, kept, strict=True)) for d in _dropped(g, k, f"{path}[{i}]")]
+    return []
+
+
+OPERATOR_MODELS: dict[str, type[pydantic.BaseModel]] = {
+    "ServiceMonitor": operator.ServiceMonitor,
+    "PrometheusRule": operator.PrometheusRule,
+}
+
+
+@needs_helm
+def test_operator_objects_parse_as_the_operators_own_crd_types(full_objs: list[dict[str, Any]]) -> None:
+    # Beside the hand-written schema: pydantic models generated from the Prometheus Operator's CRDs (cloudcoil,
+    # v0.80.1) check every field's type; a round trip shows a field the CRD does not have (the model drops it).
+    for kind, model in OPERATOR_MODELS.items():
+        (obj,) = by_kind(full_objs, kind)
+        kept = model.model_validate(obj).model_dump(by_alias=True, exclude_unset=True, mode="json")
+        assert _dropped(obj, kept) == [], kind
+    (sm,) = by_kind(full_objs, "ServiceMonitor")
+    bad = json.loads(json.dumps(sm))
+    bad["spec"]["endpoints"][0]["intervall"] = "30s"
+    kept = operator.ServiceMonitor.model_validate(bad).model_dump(by_alias=True, exclude_unset=True, mode="json")
+    assert _dropped(bad, kept) == [".spec.endpoints[0].intervall"]
+    bad["spec"]["endpoints"] = {"port": "metrics"}  # a list in the CRD
+    with pytest.raises(pydantic.ValidationError):
+        operator.ServiceMonitor.model_validate(bad)
