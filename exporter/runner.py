@@ -111,7 +111,7 @@ class ClusterRunner:
                     taken_at=time.time(), errors=(SourceError(METADATA, "cycle", "collection deadline exceeded"),)
                 )
         # History, analysis and rendering take a good part of a second on large clusters: off the event loop,
-        # so scrapes keep flowing (they only wait for the GIL: see cli.tune_interpreter).
+        # so scrapes keep flowing (they only wait for the GIL: see exporter/interpreter.py).
         await asyncio.to_thread(self._account_and_publish, snap, time.monotonic() - started)
         return snap
 
