@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -115,3 +117,12 @@ async def running_exporter(cfg: ClusterConfig) -> AsyncIterator[Exporter]:
             await task
         await server.close()
         runner.close()
+
+
+def http_get(url: str) -> tuple[int, str]:
+    """A plain GET of the exporter's endpoints as a probe or curl sees them: (status, body), 4xx/5xx included."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

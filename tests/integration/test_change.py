@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
 
 from exporter.model import ClusterSnapshot
 from harness.cluster import Cluster, ZkCluster
+from harness.monitoring import free_port
 from harness.story import fill
 from tests.integration.scrape import Exporter, Series, cluster_config, one, parse, running_exporter, values
 from tests.integration.test_lag import commit_offsets, create_topics, produce
@@ -379,12 +379,6 @@ async def test_queued_throttled_copies_are_not_stalls_and_a_frozen_receiver_is(
 
 
 # --- 5. A cluster that cannot be reached -------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def get(url: str) -> str:
     with urllib.request.urlopen(url, timeout=5) as r:
         return str(r.read().decode())

@@ -5,12 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +16,8 @@ from confluent_kafka import TopicCollection
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from harness.cluster import Cluster, ZkCluster
-from tests.integration.scrape import Exporter, Series, cluster_config, one, parse, running_exporter, values
+from harness.monitoring import free_port
+from tests.integration.scrape import Exporter, Series, cluster_config, http_get, one, parse, running_exporter, values
 
 pytestmark = pytest.mark.cluster
 
@@ -115,20 +113,6 @@ async def test_killed_broker_is_seen_and_recovers(mode: str, cluster_factory: An
         )
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
 def test_unreachable_cluster_keeps_serving_own_metrics(tmp_path: Path) -> None:
     dead = free_port()  # nothing listens here
     port = free_port()
@@ -146,7 +130,7 @@ def test_unreachable_cluster_keeps_serving_own_metrics(tmp_path: Path) -> None:
         errors = 0.0
         while time.monotonic() < deadline:
             try:
-                status, body = get(f"http://127.0.0.1:{port}/metrics")
+                status, body = http_get(f"http://127.0.0.1:{port}/metrics")
             except OSError:
                 time.sleep(0.3)
                 continue
@@ -162,9 +146,9 @@ def test_unreachable_cluster_keeps_serving_own_metrics(tmp_path: Path) -> None:
                 break
             time.sleep(0.5)
         assert errors >= 2, "failed cycles were not counted"
-        status, body = get(f"http://127.0.0.1:{port}/ready")
+        status, body = http_get(f"http://127.0.0.1:{port}/ready")
         assert status == 503 and "no successful collection" in body
-        assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+        assert http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200
         assert proc.poll() is None, "the exporter died"
     finally:
         os.kill(proc.pid, signal.SIGTERM)

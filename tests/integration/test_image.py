@@ -18,18 +18,16 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.scrape import one, parse
+from harness.monitoring import free_port
+from tests.integration.scrape import http_get, one, parse
 
 pytestmark = pytest.mark.cluster
 
@@ -85,20 +83,6 @@ def container(*, read_only: bool, of: str = TAG) -> Iterator[tuple[str, str]]:
         run("buildah", "rm", ctr)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, r.read().decode()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode()
-
-
 def test_image_runs_read_only_against_a_cluster(image: dict[str, Any], cluster_factory: Any, tmp_path: Path) -> None:
     assert image["User"] == "10001:10001"
     assert image["Entrypoint"] == ["kafka-cluster-exporter", "--config", f"{CONFIG_DIR}/config.yaml"]
@@ -126,7 +110,7 @@ def test_image_runs_read_only_against_a_cluster(image: dict[str, Any], cluster_f
             while time.monotonic() < deadline:
                 assert proc.poll() is None, f"the container exited: {log.read_text()[-3000:]}"
                 with contextlib.suppress(OSError):
-                    status, body = get(f"http://127.0.0.1:{port}/metrics")
+                    status, body = http_get(f"http://127.0.0.1:{port}/metrics")
                     assert status == 200
                     s = parse(body)
                     if one(s, "kafka_brokers") == 1:
@@ -137,8 +121,8 @@ def test_image_runs_read_only_against_a_cluster(image: dict[str, Any], cluster_f
             print(*(line for line in body.splitlines() if line.startswith(shown)), sep="\n")  # -s shows the scrape
             assert one(s, "kafka_exporter_source_up", source="metadata") == 1
             assert one(s, "kafka_exporter_cluster_reachable") == 1
-            assert get(f"http://127.0.0.1:{port}/healthz")[0] == 200
-            assert get(f"http://127.0.0.1:{port}/ready")[0] == 200
+            assert http_get(f"http://127.0.0.1:{port}/healthz")[0] == 200
+            assert http_get(f"http://127.0.0.1:{port}/ready")[0] == 200
             healthcheck(image, port)
             left = shm_files_of_10001() - shm_before
             assert not left, f"the exporter wrote to /dev/shm: {left}"
