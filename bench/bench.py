@@ -73,17 +73,19 @@ def rss_mib(pid: int) -> float:
     return float("nan")
 
 
-def fill(cluster: ZkCluster, size: Size) -> int:
+def fill(cluster: ZkCluster, size: Size, groups_before: int = 0) -> int:
     """Topics (RF 2) and groups committing to `per_group` partitions each, spread over the topics; returns how many
-    groups the cluster lists."""
+    groups the cluster lists. With `groups_before`, the topics and that many groups are there already (a larger
+    size on the same cluster): only the groups after them are added."""
     admin = cluster.admin_client()
     names = [f"bench-{i:04d}" for i in range(size.topics)]
-    new = [NewTopic(n, size.partitions, 2) for n in names]
-    for i in range(0, len(new), 50):
-        for f in admin.create_topics(new[i : i + 50], operation_timeout=120).values():
-            f.result(180)
+    if not groups_before:
+        new = [NewTopic(n, size.partitions, 2) for n in names]
+        for i in range(0, len(new), 50):
+            for f in admin.create_topics(new[i : i + 50], operation_timeout=120).values():
+                f.result(180)
     all_tps = [(n, p) for n in names for p in range(size.partitions)]
-    todo = list(range(size.groups))
+    todo = list(range(groups_before, size.groups))
     for _ in range(5):  # partitions of topics just created may not have a leader yet: their commits fail
         failed: list[int] = []
         for i in range(0, len(todo), 50):
@@ -243,16 +245,31 @@ HEADER = (
 
 
 def run(sizes: list[Size], brokers: int, interval: float, cycles: int) -> None:
+    """One cluster per topic layout: sizes that differ only in groups (in ascending order) share it, each adding
+    its groups to the ones before, and each measured by a fresh exporter process."""
     print(HEADER, flush=True)
+    layouts: dict[tuple[int, int], list[Size]] = {}
     for size in sizes:
-        with tempfile.TemporaryDirectory() as tmp, ZkCluster(list(range(1, brokers + 1))) as cluster:
-            started = time.monotonic()
-            groups = fill(cluster, size)
-            print(f"<!-- {size}: cluster filled in {time.monotonic() - started:.0f}s, {groups} groups -->", flush=True)
-            with exporter(cluster.bootstrap_servers, interval, Path(tmp)) as (proc, url):
-                m = asyncio.run(measure(proc, url, size, groups=groups, interval=interval, cycles=cycles))
-            print(row(size, m), flush=True)
-            print("<!-- requests per cycle: " + ", ".join(f"{k} {v}" for k, v in m["requests"].items()) + " -->")
+        layouts.setdefault((size.topics, size.partitions), []).append(size)
+    for same in layouts.values():
+        with ZkCluster(list(range(1, brokers + 1))) as cluster:
+            before = 0
+            for size in sorted(same, key=lambda s: s.groups):
+                started = time.monotonic()
+                groups = fill(cluster, size, before)
+                before = size.groups
+                print(f"<!-- {size}: filled in {time.monotonic() - started:.0f}s, {groups} groups -->", flush=True)
+                with (
+                    tempfile.TemporaryDirectory() as tmp,
+                    exporter(cluster.bootstrap_servers, interval, Path(tmp)) as (
+                        proc,
+                        url,
+                    ),
+                ):
+                    m = asyncio.run(measure(proc, url, size, groups=groups, interval=interval, cycles=cycles))
+                print(row(size, m), flush=True)
+                reqs = ", ".join(f"{k} {v}" for k, v in m["requests"].items())
+                print(f"<!-- requests per cycle: {reqs} -->", flush=True)
 
 
 def main() -> None:

@@ -121,8 +121,8 @@ class LagConfig:
     # The verdict (ok, lagging, stalled, stopped, rewound) judges this much history of each group.
     verdict_window_seconds: float = 600.0
     # History of (time, high watermark) per partition for lag in seconds: how far back, and how many samples
-    # a partition keeps at most (samples closer than history_seconds / history_samples are merged). The same
-    # sample count bounds each group partition's verdict window.
+    # a partition keeps at most (samples closer than history_seconds / history_samples are merged). Verdicts
+    # keep no samples: each group partition holds its last values and the time of each kind of change.
     history_seconds: float = 3600.0
     history_samples: int = 120
     # Group requests in flight at once, and groups per DescribeGroups / OffsetFetch request.

@@ -150,7 +150,8 @@ def main() -> int:
                 lag_series=sum(1 for x in lines if x.startswith(("kafka_consumer_group", "kafka_partition_"))),
                 text_kib=len(runner.rendered.text) / 1024,
                 gzip_kib=len(runner.rendered.gzipped) / 1024,
-                history_tracks=len(runner.history["lag"].commits) + len(runner.history["lag"].watermarks),
+                history_tracks=sum(map(len, runner.history["lag"].commits.values()))
+                + len(runner.history["lag"].watermarks),
             )
             print(f"cycle {i}: collect {collect:.3f}s, collect+analyse+render {wall:.3f}s, RSS {rss_mib():.0f} MiB")
 

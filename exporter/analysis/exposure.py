@@ -83,16 +83,20 @@ def rack_groups(brokers: Iterable[Broker]) -> dict[str, tuple[int, ...]]:
 
 
 class _LossModel:
-    """The partitions counted, indexed by the brokers each involves, with their state when nothing is lost.
+    """The partitions counted, grouped by replica state, indexed by the brokers each state involves, with the
+    outcome when nothing is lost.
 
-    Losing brokers only changes partitions that involve them, so each loss re-simulates just those: the
-    cost per group is its share of the replicas, not the whole cluster."""
+    The outcome of a loss depends on a partition's (leader, ISR, ELR, replicas, min ISR) alone, and large
+    clusters repeat a few such states over thousands of partitions: each loss simulates each state it touches
+    once, and partitions are then handled as sets (in C), not one by one."""
 
     def __init__(self, snap: ClusterSnapshot, policy: PolicyConfig, live: set[int]) -> None:
         self.live = live
         self.elr = bool(snap.elr_enabled)
-        self.parts: list[tuple[str, Partition, int | None]] = []
-        self.by_broker: dict[int, list[int]] = {}
+        self.names: list[tuple[str, int]] = []
+        # Replica state -> (a partition in it, its min ISR, the indexes of the partitions in it).
+        self.states: dict[tuple[object, ...], tuple[Partition, int | None, list[int]]] = {}
+        self.by_broker: dict[int, set[tuple[object, ...]]] = {}
         self.min_isr_known = True
         for t in snap.topics or ():
             if is_excluded(t.name, policy):
@@ -101,40 +105,39 @@ class _LossModel:
             if min_isr is None and t.partitions:
                 self.min_isr_known = False
             for p in t.partitions:
-                i = len(self.parts)
-                self.parts.append((t.name, p, min_isr))
-                # Replicas outside the ISR and ELR cannot change the outcome of a loss, so are not indexed.
-                for b in {*p.isr, *(p.elr or ()), p.leader}:
-                    if b is not None:
-                        self.by_broker.setdefault(b, []).append(i)
-        self.base_offline, self.base_under = self._outcomes(range(len(self.parts)), live)
+                key = (p.leader, p.isr, p.replicas, p.elr, min_isr)
+                state = self.states.get(key)
+                if state is None:
+                    state = self.states[key] = (p, min_isr, [])
+                    # Replicas outside the ISR and ELR cannot change the outcome of a loss, so are not indexed.
+                    for b in {*p.isr, *(p.elr or ()), p.leader}:
+                        if b is not None:
+                            self.by_broker.setdefault(b, set()).add(key)
+                state[2].append(len(self.names))
+                self.names.append((t.name, p.partition))
+        self.base_offline, self.base_under = self._outcomes(self.states, live)
 
-    def _outcomes(self, idx: Iterable[int], alive: set[int]) -> tuple[set[int], set[int]]:
-        """The partitions among `idx` that would be offline, and under min ISR, with only `alive` left.
-        The outcome depends on the partition's replica state and min ISR alone, and large clusters repeat the
-        same few (leader, ISR, replicas) combinations over thousands of partitions: each is simulated once."""
+    def _outcomes(self, keys: Iterable[tuple[object, ...]], alive: set[int]) -> tuple[set[int], set[int]]:
+        """The partitions in the given states that would be offline, and under min ISR, with only `alive` left."""
         offline: set[int] = set()
         under: set[int] = set()
-        seen: dict[tuple[object, ...], LossOutcome] = {}
-        for i in idx:
-            _, p, min_isr = self.parts[i]
-            key = (p.leader, p.isr, p.replicas, p.elr, min_isr)
-            out = seen.get(key)
-            if out is None:
-                out = seen[key] = _after_loss(p, alive, self.live, min_isr, self.elr)
+        for key in keys:
+            p, min_isr, idx = self.states[key]
+            out = _after_loss(p, alive, self.live, min_isr, self.elr)
             if out.offline:
-                offline.add(i)
+                offline.update(idx)
             if out.under_min_isr:
-                under.add(i)
+                under.update(idx)
         return offline, under
 
     def _names(self, idx: set[int]) -> tuple[tuple[str, int], ...]:
-        return tuple((self.parts[i][0], self.parts[i][1].partition) for i in sorted(idx))
+        return tuple([self.names[i] for i in sorted(idx)])
 
     def exposure(self, group: str, lost: Iterable[int]) -> Exposure:
         lost_set = set(lost)
-        affected = {i for b in lost_set for i in self.by_broker.get(b, ())}
-        offline, under = self._outcomes(affected, self.live - lost_set)
+        keys = set().union(*(self.by_broker.get(b, ()) for b in lost_set))
+        offline, under = self._outcomes(keys, self.live - lost_set)
+        affected = set().union(*(self.states[k][2] for k in keys))
         offline |= self.base_offline - affected
         under |= self.base_under - affected
         return Exposure(

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
-from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from exporter.config import LagConfig
@@ -47,58 +47,80 @@ _EMPTY_STATES = frozenset({"Empty", "Dead"})
 
 @dataclass(frozen=True, slots=True)
 class Track:
-    """Samples of one partition, oldest first, as parallel arrays (8 bytes a number, no object per sample).
-
-    Runs of equal values keep only their first and last sample, so an idle partition costs two samples."""
+    """A partition's (time, high watermark) samples, oldest first, as parallel arrays (8 bytes a number, no
+    object per sample). Runs of equal values keep only their first and last sample, so an idle partition costs
+    two samples."""
 
     times: array[float]
-    cols: tuple[array[int], ...]
+    values: array[int]
 
     def __len__(self) -> int:
         return len(self.times)
+
+
+# A group partition's commit state, the same size whatever the window: its last (committed offset, lag), when
+# it was first and last read, and when each kind of change was last seen (NEVER: not since it was first read).
+# A verdict only asks whether a change happened inside the window, and the window starts at its newest sample at
+# or before now - window; so "the sample that showed the change is later than now - window" answers exactly what
+# comparing every sample in the window would, without keeping them. The fields:
+#   committed, lag, first (read), seen (last read),
+#   rewound_at (the committed offset went down), moved_at (it changed),
+#   zero_until (the sample at which the lag left 0, after its last 0), fell_at (the lag went down),
+#   changed_at (the lag changed).
+# Plain tuples: hundreds of thousands are rebuilt every cycle, and a tuple costs a fraction of an object.
+Commit = tuple[int, int, float, float, float, float, float, float, float]
+NEVER = float("-inf")
 
 
 @dataclass(frozen=True, slots=True)
 class LagHistory:
     # (topic, partition) -> samples of (high watermark,), for lag in seconds.
     watermarks: dict[TP, Track] = field(default_factory=dict)
-    # (group, topic, partition) -> samples of (committed offset, lag), for verdicts.
-    commits: dict[GroupTP, Track] = field(default_factory=dict)
+    # group -> (topic, partition) -> commit state, for verdicts.
+    commits: dict[str, dict[TP, Commit]] = field(default_factory=dict)
 
 
-def append(track: Track | None, t: float, values: tuple[int, ...], keep_from: float, resolution: float) -> Track:
+def append(track: Track | None, t: float, value: int, keep_from: float, resolution: float) -> Track:
     """A new track with the sample added (the given one is left as it was). Samples older than keep_from are
     dropped except the newest of them (it holds the value at keep_from), and samples are kept at least
     `resolution` apart (the newest excepted), so a track holds at most (now - keep_from) / resolution + 2.
-    Called for every partition and group partition every cycle: copies are array slices (one memcpy each)."""
+    Called for every partition every cycle: copies are array slices (one memcpy each)."""
     if track is None or not len(track.times):
-        return Track(array("d", [t]), tuple(array("q", [v]) for v in values))
-    times = track.times[:]
-    cols = tuple([c[:] for c in track.cols])
-    run = len(times) >= 2
-    if run:
-        for c, v in zip(cols, values, strict=True):
-            if c[-1] != v or c[-2] != v:
-                run = False
-                break
-    if run:
-        times[-1] = t
+        return Track(array("d", [t]), array("q", [value]))
+    times, values = track.times[:], track.values[:]
+    if len(values) >= 2 and values[-1] == value and values[-2] == value:
+        times[-1] = t  # the run goes on: its last sample moves
     else:
         times.append(t)
-        for c, v in zip(cols, values, strict=True):
-            c.append(v)
+        values.append(value)
         # The previous newest sample goes when it is too close to the one before it.
         if len(times) >= 3 and times[-2] - times[-3] < resolution:
             del times[-2]
-            for c in cols:
-                del c[-2]
+            del values[-2]
     if times[0] < keep_from:
         first = bisect_right(times, keep_from) - 1
         if first > 0:
             del times[:first]
-            for c in cols:
-                del c[:first]
-    return Track(times, cols)
+            del values[:first]
+    return Track(times, values)
+
+
+def observe(state: Commit | None, t: float, committed: int, lag: int) -> Commit:
+    """The commit state after a sample read at t (the given one is left as it was)."""
+    if state is None:
+        return (committed, lag, t, t, NEVER, NEVER, NEVER, NEVER, NEVER)
+    before, lag_before, first, _, rewound_at, moved_at, zero_until, fell_at, changed_at = state
+    if committed != before:
+        moved_at = t
+        if committed < before:
+            rewound_at = t
+    if lag != lag_before:
+        changed_at = t
+        if lag < lag_before:
+            fell_at = t
+        if lag_before == 0:
+            zero_until = t
+    return (committed, lag, first, t, rewound_at, moved_at, zero_until, fell_at, changed_at)
 
 
 def advance(history: LagHistory, snap: ClusterSnapshot, cfg: LagConfig) -> LagHistory:
@@ -107,16 +129,17 @@ def advance(history: LagHistory, snap: ClusterSnapshot, cfg: LagConfig) -> LagHi
     if snap.groups is None:
         return history  # nothing was read this cycle: keep what we had
     now = snap.end_offsets_at if snap.end_offsets_at is not None else snap.taken_at
-    window = cfg.verdict_window_seconds
+    since = now - cfg.verdict_window_seconds
     topics = None if snap.topics is None else {t.name for t in snap.topics}
     hw_resolution = cfg.history_seconds / cfg.history_samples
+    ends = snap.end_offsets
 
     watermarks: dict[TP, Track] = {}
-    for tp, hw in snap.end_offsets.items():
+    for tp, hw in ends.items():
         old = history.watermarks.get(tp)
-        if old is not None and hw < old.cols[0][-1]:
+        if old is not None and hw < old.values[-1]:
             old = None  # the log went backwards (re-created or truncated): older samples no longer apply
-        watermarks[tp] = append(old, now, (hw,), now - cfg.history_seconds, hw_resolution)
+        watermarks[tp] = append(old, now, hw, now - cfg.history_seconds, hw_resolution)
     # Tracks not sampled this cycle are kept unless stale; found by a set difference (in C), since most were.
     for tp in history.watermarks.keys() - watermarks.keys():
         track = history.watermarks[tp]
@@ -126,71 +149,79 @@ def advance(history: LagHistory, snap: ClusterSnapshot, cfg: LagConfig) -> LagHi
             continue  # topic deleted
         watermarks[tp] = track
 
-    listed = {g.group_id: g for g in snap.groups}
-    commit_resolution = window / cfg.history_samples
-    commits: dict[GroupTP, Track] = {}
+    commits: dict[str, dict[TP, Commit]] = {}
     old_commits = history.commits
     for g in snap.groups:
-        if g.stale:
-            continue  # offsets as last read, not a new observation: a verdict must not see them unchanged
         gid = g.group_id
-        for (topic, part), committed in (g.offsets or {}).items():
-            end = snap.end_offsets.get((topic, part))
+        before = old_commits.get(gid, {})
+        if g.stale or g.offsets is None:
+            # Offsets not read this cycle (or as last read, not a new observation: a verdict must not see them
+            # unchanged): kept while they could still decide a verdict.
+            if before:
+                commits[gid] = _fresh(before, since)
+            continue
+        states: dict[TP, Commit] = {}
+        for tp, committed in g.offsets.items():
+            end = ends.get(tp)
             if end is None:
                 continue  # lag unknown this cycle: no sample rather than a made-up one
-            key = (gid, topic, part)
-            commits[key] = append(
-                old_commits.get(key), now, (committed, max(0, end - committed)), now - window, commit_resolution
-            )
-    for key in old_commits.keys() - commits.keys():
-        group = listed.get(key[0])
-        if group is None and snap.groups_complete:
-            continue  # the group is gone
-        if group is not None and group.offsets is not None and (key[1], key[2]) not in group.offsets:
-            continue  # offset deleted or expired, or its topic filtered out
-        track = old_commits[key]
-        if track.times[-1] < now - window:
-            continue  # not read for a whole window: its verdict would be unknown anyway
-        commits[key] = track
+            states[tp] = observe(before.get(tp), now, committed, end - committed if end > committed else 0)
+        # Offsets the group still has but whose lag was not read this cycle (ListOffsets failed): kept while
+        # fresh. Offsets it no longer has (deleted, expired, or their topic filtered out) go.
+        for tp in before.keys() - states.keys():
+            if tp in g.offsets and before[tp][3] >= since:
+                states[tp] = before[tp]
+        if states:
+            commits[gid] = states
+    if not snap.groups_complete:
+        # Groups missing from an incomplete listing (a coordinator did not answer) may still exist.
+        for gid in old_commits.keys() - commits.keys():
+            states = _fresh(old_commits[gid], since)
+            if states:
+                commits[gid] = states
     return LagHistory(watermarks, commits)
+
+
+def _fresh(states: dict[TP, Commit], since: float) -> dict[TP, Commit]:
+    """The states read since `since`: one not read for a whole window would only give an unknown verdict."""
+    return {tp: s for tp, s in states.items() if s[3] >= since}
 
 
 def lag_seconds(track: Track | None, committed: int, now: float) -> float | None:
     """Age of the message at the committed offset, from (time, high watermark) samples (see module doc)."""
-    if track is None or not len(track):
+    if track is None:
         return None
-    times, hws = track.times, track.cols[0]
+    times, hws = track.times, track.values
+    n = len(hws)
+    if not n:
+        return None
     if committed >= hws[-1]:
         return 0.0
-    # The message at offset `committed` exists once the high watermark reaches committed + 1.
-    i = bisect_right(hws, committed)
+    # The message at offset `committed` exists once the high watermark reaches committed + 1. Consumers that
+    # keep up commit within the newest step: found without a search (this runs for every group partition).
+    i = n - 1 if n >= 2 and hws[-2] <= committed else bisect_right(hws, committed)
     if i == 0:
-        return now - times[0] if len(times) >= 2 else None
+        return now - times[0] if n >= 2 else None
     t0, h0, t1, h1 = times[i - 1], hws[i - 1], times[i], hws[i]
     passed = t0 + (t1 - t0) * (committed + 1 - h0) / (h1 - h0)
-    return max(0.0, now - passed)
+    return now - passed if now > passed else 0.0
 
 
-def partition_verdict(track: Track | None, now: float, window: float, members: bool) -> str:
-    if track is None or track.times[-1] < now:
+def partition_verdict(state: Commit | None, now: float, window: float, members: bool) -> str:
+    if state is None or state[3] < now:
         return UNKNOWN  # not read this cycle
-    times, committed, lags = track.times, track.cols[0], track.cols[1]
-    # The newest sample at or before the window's start holds the values the window starts from.
-    start = bisect_right(times, now - window) - 1
-    # Orderings are checked by comparing with the sorted values: C loops, not a Python one per sample (each
-    # group partition holds up to history_samples of them, and there may be hundreds of thousands).
-    seen = committed[max(start, 0) :]
-    if len(seen) > 1 and seen.tolist() != sorted(seen):
+    _, lag, first, _, rewound_at, moved_at, zero_until, fell_at, changed_at = state
+    since = now - window
+    if rewound_at > since:
         return REWOUND  # the committed offset went backwards somewhere in the window
-    if start < 0:
-        return UNKNOWN
-    in_window = lags[start:]
-    if min(in_window) == 0:
-        return OK
-    if min(seen) == max(seen):
+    if first > since:
+        return UNKNOWN  # the history does not reach the window's start
+    if lag == 0 or zero_until > since:
+        return OK  # nothing to consume at some point in the window
+    if moved_at <= since:
         return STALLED if members else STOPPED
-    if in_window[-1] > in_window[0] and in_window.tolist() == sorted(in_window):
-        return LAGGING
+    if fell_at <= since and changed_at > since:
+        return LAGGING  # never shrank, and changed: it grew
     return OK
 
 
@@ -200,7 +231,7 @@ def has_members(g: ConsumerGroup) -> bool:
     return g.state not in _EMPTY_STATES  # not described this cycle: the listed state tells
 
 
-def worst(verdicts: list[str]) -> str:
+def worst(verdicts: Iterable[str]) -> str:
     return min(verdicts, key=_RANK.__getitem__) if verdicts else OK
 
 
@@ -209,9 +240,7 @@ class PartitionLag:
     topic: str
     partition: int
     committed: int
-    high_watermark: int | None  # None: not read this cycle (then lag and lag_seconds are None too)
-    log_start: int | None
-    lag: int | None  # messages, never negative
+    lag: int | None  # messages, never negative; None: the high watermark was not read this cycle
     lag_seconds: float | None
     below_log_start: bool | None  # the committed offset points at deleted records
 
@@ -231,25 +260,51 @@ class TopicLag:
 class GroupLag:
     group: ConsumerGroup
     verdict: str
-    partitions: tuple[PartitionLag, ...]  # empty when the group's offsets were not read
+    # Per partition, sorted by (topic, partition), as parallel columns rather than an object per partition
+    # (there may be hundreds of thousands): empty when the group's offsets were not read.
+    keys: tuple[TP, ...]
+    committed: tuple[int, ...]
+    lags: tuple[int | None, ...]
+    lag_seconds: tuple[float | None, ...]
+    below_log_start: tuple[bool | None, ...]
     topics: tuple[TopicLag, ...]
 
+    @property
+    def partitions(self) -> tuple[PartitionLag, ...]:
+        columns = zip(self.keys, self.committed, self.lags, self.lag_seconds, self.below_log_start, strict=True)
+        return tuple(PartitionLag(t, p, c, lag, secs, below) for (t, p), c, lag, secs, below in columns)
 
-def _topic_lag(topic: str, parts: list[PartitionLag]) -> TopicLag:
-    lags = [p.lag for p in parts]
-    secs = [p.lag_seconds for p in parts]
-    below = [p.below_log_start for p in parts]
+
+def _topics(
+    runs: list[tuple[str, int]], lags: list[int | None], secs: list[float | None], below: list[bool | None]
+) -> tuple[TopicLag, ...]:
+    """Per-topic aggregates from runs of one topic's partitions (usually one run per topic: OffsetFetch answers
+    topic by topic, but the order is the broker's, so a topic's runs are gathered)."""
+    spans: dict[str, list[slice]] = {}
+    for (topic, first), (_, end) in zip(runs, [*runs[1:], ("", len(lags))], strict=True):
+        spans.setdefault(topic, []).append(slice(first, end))
+    out = []
+    for topic in sorted(spans):
+        (one, *more) = spans[topic]
+        ls, ss, bs = lags[one], secs[one], below[one]
+        for span in more:
+            ls, ss, bs = ls + lags[span], ss + secs[span], bs + below[span]
+        out.append(_topic_lag(topic, ls, ss, bs))
+    return tuple(out)
+
+
+def _topic_lag(topic: str, lags: list[int | None], secs: list[float | None], below: list[bool | None]) -> TopicLag:
     known_lags = [x for x in lags if x is not None]
     known_secs = [x for x in secs if x is not None]
     known_below = [x for x in below if x is not None]
-    all_lags = len(known_lags) == len(parts)
+    all_lags = len(known_lags) == len(lags)
     return TopicLag(
         topic=topic,
-        partitions=len(parts),
+        partitions=len(lags),
         lag=sum(known_lags) if all_lags else None,
         max_lag=max(known_lags) if all_lags else None,
-        max_lag_seconds=max(known_secs) if len(known_secs) == len(parts) else None,
-        below_log_start=sum(known_below) if len(known_below) == len(parts) else None,
+        max_lag_seconds=max(known_secs) if len(known_secs) == len(secs) else None,
+        below_log_start=sum(known_below) if len(known_below) == len(below) else None,
     )
 
 
@@ -260,34 +315,52 @@ def analyse(snap: ClusterSnapshot, history: LagHistory, cfg: LagConfig) -> tuple
         return ()
     now = snap.end_offsets_at if snap.end_offsets_at is not None else snap.taken_at
     # Bound once: the loop below runs for every group partition (hundreds of thousands on large clusters).
-    ends, starts, hws, commits = snap.end_offsets, snap.start_offsets, history.watermarks, history.commits
+    ends, starts, hws = snap.end_offsets, snap.start_offsets, history.watermarks
+    # What each partition's lag needs, found with one lookup per group partition instead of three.
+    known = {tp: (hw, starts.get(tp), hws.get(tp)) for tp, hw in ends.items()}
+    unknown = (None, None, None)
     window = cfg.verdict_window_seconds
     out = []
     for g in snap.groups:
         if g.offsets is None:
-            out.append(GroupLag(g, UNKNOWN, (), ()))
+            out.append(GroupLag(g, UNKNOWN, (), (), (), (), (), ()))
             continue
         members = has_members(g)
-        parts, verdicts = [], []
-        by_topic: dict[str, list[PartitionLag]] = defaultdict(list)
-        for tp, committed in sorted(g.offsets.items()):
-            topic, part = tp
-            hw = ends.get(tp)
-            start = starts.get(tp)
-            p = PartitionLag(
-                topic,
-                part,
+        states = {} if g.stale else history.commits.get(g.group_id, {})
+        keys = tuple(g.offsets)  # in the order read: OffsetFetch answers topic by topic
+        committed = tuple(g.offsets.values())
+        lags: list[int | None] = []
+        secs: list[float | None] = []
+        below: list[bool | None] = []
+        verdicts = set()
+        runs: list[tuple[str, int]] = []  # (topic, index where its run starts)
+        previous = None
+        for i, (tp, c) in enumerate(zip(keys, committed, strict=True)):
+            if tp[0] != previous:
+                previous = tp[0]
+                runs.append((previous, i))
+            hw, start, track = known.get(tp, unknown)
+            if hw is None:
+                lags.append(None)
+                secs.append(None)
+            elif hw > c:
+                lags.append(hw - c)
+                secs.append(lag_seconds(track, c, now))
+            else:
+                lags.append(0)
+                secs.append(0.0 if track is not None else None)  # fully consumed (lag_seconds says so too)
+            below.append(None if start is None else c < start)
+            verdicts.add(partition_verdict(states.get(tp), now, window, members))
+        out.append(
+            GroupLag(
+                g,
+                worst(verdicts),
+                keys,
                 committed,
-                hw,
-                start,
-                None if hw is None else max(0, hw - committed),
-                None if hw is None else lag_seconds(hws.get(tp), committed, now),
-                None if start is None else committed < start,
+                tuple(lags),
+                tuple(secs),
+                tuple(below),
+                _topics(runs, lags, secs, below),
             )
-            parts.append(p)
-            by_topic[topic].append(p)
-            track = None if g.stale else commits.get((g.group_id, topic, part))
-            verdicts.append(partition_verdict(track, now, window, members))
-        topics = tuple(_topic_lag(t, ps) for t, ps in sorted(by_topic.items()))
-        out.append(GroupLag(g, worst(verdicts), tuple(parts), topics))
+        )
     return tuple(out)

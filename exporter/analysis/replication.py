@@ -10,6 +10,8 @@ from exporter.model import ClusterSnapshot, ConfigValue, Partition, Topic
 def reassignment_in_progress(p: Partition) -> bool:
     # As TopicCommand.isReassignmentInProgress: a reassignment that already finished may still be listed
     # for a moment, so it only counts while an adding or removing replica is still among the replicas.
+    if not p.adding and not p.removing:
+        return False  # nearly every partition, every cycle: no sets built
     changing = set(p.adding) | set(p.removing)
     return any(r in changing for r in p.replicas)
 

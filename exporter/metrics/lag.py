@@ -179,31 +179,32 @@ def _group_samples(s: Samples, f: GroupLag) -> None:
             s.add(TOPIC_BELOW_START, t.below_log_start, group=g.group_id, topic=t.topic)
 
 
-def _partitions(findings: tuple[GroupLag, ...]) -> list[tuple[str, int]]:
-    return sorted({(p.topic, p.partition) for f in findings for p in f.partitions})
+def _partitions(findings: tuple[GroupLag, ...]) -> set[tuple[str, int]]:
+    return set().union(*(f.keys for f in findings))
 
 
 def partition_series(snap: ClusterSnapshot, findings: tuple[GroupLag, ...]) -> int:
-    """How many series _partition_samples would add: counted first so a cycle over budget builds none."""
+    """How many series _partition_samples would add: counted first so a cycle over budget builds none. Counted
+    from the columns (in C), not partition by partition."""
     count = 0
     for f in findings:
-        for p in f.partitions:
-            count += 1 + (p.lag is not None) + (p.lag_seconds is not None)
+        count += len(f.keys) * 3 - f.lags.count(None) - f.lag_seconds.count(None)
+    ends, starts = snap.end_offsets, snap.start_offsets
     for tp in _partitions(findings):
-        count += (tp in snap.end_offsets) + (tp in snap.start_offsets)
+        count += (tp in ends) + (tp in starts)
     return count
 
 
 def _partition_samples(s: Samples, snap: ClusterSnapshot, findings: tuple[GroupLag, ...]) -> None:
     for f in findings:
         gid = f.group.group_id
-        for p in f.partitions:
-            s.add(COMMITTED, p.committed, group=gid, topic=p.topic, partition=p.partition)
-            if p.lag is not None:
-                s.add(LAG, p.lag, group=gid, topic=p.topic, partition=p.partition)
-            if p.lag_seconds is not None:
-                s.add(LAG_SECONDS, p.lag_seconds, group=gid, topic=p.topic, partition=p.partition)
-    for topic, part in _partitions(findings):
+        for (topic, part), committed, lag, secs in zip(f.keys, f.committed, f.lags, f.lag_seconds, strict=True):
+            s.add(COMMITTED, committed, group=gid, topic=topic, partition=part)
+            if lag is not None:
+                s.add(LAG, lag, group=gid, topic=topic, partition=part)
+            if secs is not None:
+                s.add(LAG_SECONDS, secs, group=gid, topic=topic, partition=part)
+    for topic, part in sorted(_partitions(findings)):
         hw = snap.end_offsets.get((topic, part))
         if hw is not None:
             s.add(HIGH_WATERMARK, hw, topic=topic, partition=part)

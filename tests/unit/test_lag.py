@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import random
 import time
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import pairwise
 from typing import Any
 
 import pytest
 
 from exporter.analysis import lag
-from exporter.analysis.lag import LagHistory, Track, advance, analyse, append, lag_seconds, partition_verdict
+from exporter.analysis.lag import (
+    LagHistory,
+    Track,
+    advance,
+    analyse,
+    append,
+    lag_seconds,
+    observe,
+    partition_verdict,
+)
 from exporter.config import ConfigError, LagConfig, parse_config
 from exporter.metrics import lag as lag_metrics
 from exporter.metrics.lag import lag_samples
@@ -24,10 +36,10 @@ CFG = LagConfig(verdict_window_seconds=60, history_seconds=600, history_samples=
 
 
 def track(samples: Sequence[tuple[float, Sequence[int]]]) -> Track:
-    """A track from (time, values) samples, built as advance() builds it (runs compressed)."""
+    """A track from (time, [value]) samples, built as advance() builds it (runs compressed)."""
     out: Track | None = None
-    for t, values in samples:
-        out = append(out, t, tuple(values), keep_from=float("-inf"), resolution=0.0)
+    for t, (value,) in samples:
+        out = append(out, t, value, keep_from=float("-inf"), resolution=0.0)
     assert out is not None
     return out
 
@@ -78,13 +90,13 @@ def run(
 def test_runs_of_equal_values_keep_first_and_last_sample() -> None:
     tr = track([(0, [5]), (10, [5]), (20, [5]), (30, [5]), (40, [7])])
     assert list(tr.times) == [0, 30, 40]
-    assert list(tr.cols[0]) == [5, 5, 7]
+    assert list(tr.values) == [5, 5, 7]
 
 
 def test_retention_keeps_the_newest_sample_before_the_cut() -> None:
     tr = None
     for t in range(0, 100, 10):
-        tr = append(tr, float(t), (t,), keep_from=t - 35.0, resolution=0.0)
+        tr = append(tr, float(t), t, keep_from=t - 35.0, resolution=0.0)
     assert tr is not None
     # At t=90 the cut is 55: the sample at 50 still holds the value at 55.
     assert list(tr.times) == [50, 60, 70, 80, 90]
@@ -93,7 +105,7 @@ def test_retention_keeps_the_newest_sample_before_the_cut() -> None:
 def test_samples_closer_than_the_resolution_are_merged() -> None:
     tr = None
     for t in range(200):
-        tr = append(tr, float(t), (t,), keep_from=-1.0, resolution=10.0)
+        tr = append(tr, float(t), t, keep_from=-1.0, resolution=10.0)
     assert tr is not None
     assert tr.times[0] == 0 and tr.times[-1] == 199
     assert all(b - a >= 10 for a, b in zip(tr.times, tr.times[1:-1], strict=False))
@@ -102,8 +114,8 @@ def test_samples_closer_than_the_resolution_are_merged() -> None:
 
 def test_append_leaves_the_old_track_unchanged() -> None:
     old = track([(0, [1]), (10, [2])])
-    new = append(old, 20.0, (3,), keep_from=-1.0, resolution=0.0)
-    assert list(old.cols[0]) == [1, 2] and list(new.cols[0]) == [1, 2, 3]
+    new = append(old, 20.0, 3, keep_from=-1.0, resolution=0.0)
+    assert list(old.values) == [1, 2] and list(new.values) == [1, 2, 3]
 
 
 # --- lag in seconds ----------------------------------------------------------------------------------------
@@ -137,15 +149,57 @@ def test_lag_seconds_after_an_idle_stretch_uses_the_run_edges() -> None:
 
 def test_a_high_watermark_going_backwards_restarts_the_history() -> None:
     history, _ = run([(0, [], {("t", 0): 500}), (10, [], {("t", 0): 600}), (20, [], {("t", 0): 5})])
-    assert list(history.watermarks[("t", 0)].cols[0]) == [5]
+    assert list(history.watermarks[("t", 0)].values) == [5]
 
 
 # --- verdicts ----------------------------------------------------------------------------------------------
 
 
 def verdict(samples: Sequence[tuple[float, int, int]], members: bool = True, now: float | None = None) -> str:
-    tr = track([(t, [c, lg]) for t, c, lg in samples])
-    return partition_verdict(tr, tr.times[-1] if now is None else now, 60.0, members)
+    state = None
+    for t, c, lg in samples:
+        state = observe(state, t, c, lg)
+    return partition_verdict(state, samples[-1][0] if now is None else now, 60.0, members)
+
+
+def verdict_from_every_sample(samples: Sequence[tuple[float, int, int]], members: bool, window: float) -> str:
+    """The verdicts as the module doc states them, judged over every sample kept: the reference the O(1) commit
+    state must agree with. The window starts at its newest sample at or before now - window."""
+    now = samples[-1][0]
+    times = [t for t, _, _ in samples]
+    start = bisect_right(times, now - window) - 1
+    seen = samples[max(start, 0) :]
+    if any(b[1] < a[1] for a, b in pairwise(seen)):
+        return "rewound"
+    if start < 0:
+        return "unknown"
+    lags = [lg for _, _, lg in seen]
+    if min(lags) == 0:
+        return "ok"
+    if len({c for _, c, _ in seen}) == 1:
+        return "stalled" if members else "stopped"
+    if lags[-1] > lags[0] and all(b >= a for a, b in pairwise(lags)):
+        return "lagging"
+    return "ok"
+
+
+def test_the_commit_state_agrees_with_judging_every_sample() -> None:
+    rnd = random.Random(7)
+    found = set()
+    for _ in range(3000):
+        t, c, lg = 0.0, 100, rnd.choice([0, 5])
+        samples = []
+        for _ in range(rnd.randrange(1, 25)):
+            t += rnd.choice([10.0, 10.0, 20.0, 5.0])  # often a sample exactly at the window's start
+            # Mostly steady, sometimes moving, rarely rewinding, so that every verdict occurs.
+            c += rnd.choice([0, 0, 0, 1, 1, 10, -3]) if rnd.random() < 0.9 else 0
+            lg = max(0, lg + rnd.choice([0, 0, 1, 2, -1, -5]))
+            samples.append((t, c, lg))
+        members = rnd.random() < 0.5
+        expected = verdict_from_every_sample(samples, members, 60.0)
+        assert verdict(samples, members) == expected, samples
+        found.add(expected)
+    assert found == set(lag.VERDICTS)  # the random histories reached every verdict
 
 
 def test_verdicts_over_the_window() -> None:
@@ -225,7 +279,7 @@ def test_unknown_high_watermark_leaves_lag_and_topic_totals_unknown() -> None:
     history, last = run([(0, [group("g", offsets)], {("a", 0): 40})])
     (g,) = analyse(last, history, CFG)
     by = {p.partition: p for p in g.partitions}
-    assert by[1].lag is None and by[1].lag_seconds is None and by[1].high_watermark is None
+    assert by[1].lag is None and by[1].lag_seconds is None
     (t,) = g.topics
     assert t.lag is None and t.max_lag is None and t.partitions == 2
 
@@ -237,16 +291,20 @@ def test_offsets_not_read_give_an_unknown_verdict_and_no_partitions() -> None:
     assert found.verdict == "unknown" and found.partitions == ()
 
 
+def commit_keys(history: LagHistory) -> set[tuple[str, str, int]]:
+    return {(gid, t, p) for gid, states in history.commits.items() for t, p in states}
+
+
 def test_history_forgets_deleted_groups_topics_and_offsets() -> None:
     tp, other = ("t", 0), ("u", 0)
     history, _ = run([(0, [group("g", {tp: 1, other: 1}), group("h", {tp: 1})], {tp: 5, other: 5})])
-    assert set(history.commits) == {("g", "t", 0), ("g", "u", 0), ("h", "t", 0)}
+    assert commit_keys(history) == {("g", "t", 0), ("g", "u", 0), ("h", "t", 0)}
     # An incomplete listing (a coordinator did not answer): h may still exist, keep it.
     history = advance(history, snap(10, [group("g", {tp: 2, other: 2})], {tp: 5, other: 5}, complete=False), CFG)
-    assert ("h", "t", 0) in history.commits
+    assert ("h", "t", 0) in commit_keys(history)
     # A complete listing without h, g's offset on u deleted, and topic u itself deleted.
     history = advance(history, snap(20, [group("g", {tp: 3})], {tp: 5}, topics=["t"]), CFG)
-    assert set(history.commits) == {("g", "t", 0)}
+    assert commit_keys(history) == {("g", "t", 0)}
     assert set(history.watermarks) == {tp}
 
 
@@ -255,7 +313,7 @@ def test_history_drops_what_was_not_read_for_too_long() -> None:
     history, _ = run([(0, [group("g", {tp: 1, other: 1})], {tp: 5, other: 5})])
     # u's end offset is no longer read (ListOffsets failed for its leader) for longer than the window.
     history = advance(history, snap(61, [group("g", {tp: 2, other: 1})], {tp: 5}, topics=["t", "u"]), CFG)
-    assert ("g", "u", 0) not in history.commits
+    assert ("g", "u", 0) not in commit_keys(history)
     assert other in history.watermarks  # still within history_seconds
     history = advance(history, snap(601, [group("g", {tp: 2, other: 1})], {tp: 5}, topics=["t", "u"]), CFG)
     assert other not in history.watermarks
@@ -275,7 +333,7 @@ def test_history_stays_bounded_for_an_active_partition() -> None:
     hws = history.watermarks[tp]
     assert len(hws) <= 30 + 2
     assert hws.times[0] >= 1995 - 600 - 20  # the reach, plus at most one sample's spacing (600 s / 30)
-    assert len(history.commits[("g", "t", 0)]) <= 30 + 2
+    assert commit_keys(history) == {("g", "t", 0)}  # one commit state, its size fixed whatever the window
 
 
 # --- metrics -----------------------------------------------------------------------------------------------
@@ -596,3 +654,14 @@ def test_when_no_broker_lists_groups_the_groups_last_read_stay_listed(monkeypatc
         ]
     finally:
         src.close()
+
+
+def test_a_topic_whose_partitions_come_apart_is_one_topic() -> None:
+    # OffsetFetch answers in the broker's order: a topic's partitions need not be adjacent.
+    offsets = {("a", 0): 10, ("b", 0): 1, ("a", 1): 20}
+    end = {("a", 0): 15, ("b", 0): 1, ("a", 1): 40}
+    history, last = run([(0, [group("g", offsets)], end)])
+    (g,) = analyse(last, history, CFG)
+    topics = {t.topic: (t.partitions, t.lag, t.max_lag) for t in g.topics}
+    assert topics == {"a": (2, 25, 20), "b": (1, 0, 0)}
+    assert [t.topic for t in g.topics] == ["a", "b"]
