@@ -189,6 +189,18 @@ async def measure(
             assert time.monotonic() < deadline, "the exporter never saw the whole cluster"
         await asyncio.sleep(interval)
         out["rss_idle"] = rss_mib(proc.pid)
+        # Collection alone (no scrape but one per cycle, to count them): CPU per cycle over 3 cycles.
+        cpu0 = cpu_seconds(proc.pid)
+        _, body = await get(session, url)
+        first = value(str(body), "kafka_exporter_collection_cycles_total") or 0
+        while True:
+            await asyncio.sleep(interval / 2)
+            _, body = await get(session, url)
+            idle_cycles = (value(str(body), "kafka_exporter_collection_cycles_total") or 0) - first
+            if idle_cycles >= 3:
+                break
+        out["cpu_idle_per_cycle"] = (cpu_seconds(proc.pid) - cpu0) / idle_cycles
+        text = str(body)
         # Cycles with the scrape load: sequential scrapes, then bursts of 10 concurrent ones, through `cycles`.
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         cycles0 = value(text, "kafka_exporter_collection_cycles_total") or 0
@@ -230,17 +242,18 @@ def row(size: Size, m: dict[str, Any]) -> str:
     reqs = sum(m["requests"].values())
     return (
         f"| {size.total:,} | {m['groups']:,} x {size.per_group} | {m['series']:,} | {m['cycle_wall']:.2f} s | "
-        f"{m['cpu_per_cycle']:.2f} s | {reqs} | {s[0]:.1f} / {s[1]:.1f} / {s[2]:.1f} ms | "
+        f"{m['cpu_idle_per_cycle']:.2f} s | {m['cpu_per_cycle']:.2f} s | {reqs} | "
+        f"{s[0]:.1f} / {s[1]:.1f} / {s[2]:.1f} ms | "
         f"{c[0]:.1f} / {c[1]:.1f} / {c[2]:.1f} ms | {m['cpu_per_min']:.1f} s | "
         f"{m['rss_idle']:.0f} / {m['rss_load']:.0f} MiB |"
     )
 
 
 HEADER = (
-    "| partitions | groups x partitions each | series | cycle (median) | process CPU per cycle (scrapes included) "
-    "| requests per cycle | "
+    "| partitions | groups x partitions each | series | cycle (median) | CPU per cycle, collection alone "
+    "| process CPU per cycle under scrape load | requests per cycle | "
     "/metrics p50 / p99 / max | 10 concurrent p50 / p99 / max | CPU per minute | RSS idle / under load |\n"
-    "|---|---|---|---|---|---|---|---|---|---|"
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 

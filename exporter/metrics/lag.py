@@ -198,12 +198,16 @@ def partition_series(snap: ClusterSnapshot, findings: tuple[GroupLag, ...]) -> i
 def _partition_samples(s: Samples, snap: ClusterSnapshot, findings: tuple[GroupLag, ...]) -> None:
     for f in findings:
         gid = f.group.group_id
-        for (topic, part), committed, lag, secs in zip(f.keys, f.committed, f.lags, f.lag_seconds, strict=True):
-            s.add(COMMITTED, committed, group=gid, topic=topic, partition=part)
-            if lag is not None:
-                s.add(LAG, lag, group=gid, topic=topic, partition=part)
-            if secs is not None:
-                s.add(LAG_SECONDS, secs, group=gid, topic=topic, partition=part)
+        keys = [(gid, topic, str(part)) for topic, part in f.keys]
+        if not keys:
+            continue
+        s.add_series(COMMITTED, keys, f.committed)
+        lags = [(k, v) for k, v in zip(keys, f.lags, strict=True) if v is not None]
+        if lags:
+            s.add_series(LAG, [k for k, _ in lags], [v for _, v in lags])
+        secs = [(k, v) for k, v in zip(keys, f.lag_seconds, strict=True) if v is not None]
+        if secs:
+            s.add_series(LAG_SECONDS, [k for k, _ in secs], [v for _, v in secs])
     for topic, part in sorted(_partitions(findings)):
         hw = snap.end_offsets.get((topic, part))
         if hw is not None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import cast
 
 from prometheus_client import utils
@@ -30,6 +32,17 @@ class Samples:
             series = self._data[d] = {}
         series[key] = float(value)
 
+    def add_series(self, d: MetricDef, keys: Sequence[tuple[str, ...]], values: Iterable[float]) -> None:
+        """Many samples of one metric at once (the per-partition families: tens of thousands a cycle), keyed by
+        label values already written as strings, in the definition's label order."""
+        n = len(d.labels)
+        if any(len(k) != n for k in keys):
+            raise ValueError(f"{d.name}: every key must have the labels {list(d.labels)}")
+        series = self._data.get(d)
+        if series is None:
+            series = self._data[d] = {}
+        series.update(zip(keys, map(float, values), strict=True))
+
     def add_known(self, d: MetricDef, value: float | None, **labels: str | int | None) -> None:
         """Adds the sample unless the value is unknown (None): an unknown value is an absent series, never 0."""
         if value is not None:
@@ -51,7 +64,21 @@ class Samples:
 
 
 # prometheus_client's own number formatting (Go's: +Inf, NaN, 1e+06 where Go switches to exponents).
-_number = cast(Callable[[float], str], utils.floatToGoString)
+_go_number = cast(Callable[[float], str], utils.floatToGoString)
+_INF = float("inf")
+
+
+def _number(v: float) -> str:
+    """floatToGoString's result, with its checks skipped where they cannot apply (it runs once per series)."""
+    if -1e6 < v < 1e6:
+        return repr(v)  # finite, and too small for Go's exponent form
+    if 0 < v < _INF:
+        s = repr(v)
+        dot = s.find(".")
+        if dot > 6:  # as floatToGoString: Go writes 1234567.0 as 1.234567e+06
+            return f"{s[0]}.{s[1:dot]}{s[dot + 1 :]}".rstrip("0.") + f"e+{dot - 1:02d}"
+        return s
+    return _go_number(v)
 
 
 def _escape(value: str) -> str:
@@ -74,12 +101,18 @@ def render_text(samples: Samples) -> bytes:
         if not d.labels:
             out.extend(f"{d.name} {_number(value)}\n" for value in series.values())
             continue
-        # Written in label-name order: the positions of the key's values in that order.
+        # One %-template per family (names cannot contain %), label values in label-name order.
         order = sorted(range(len(d.labels)), key=lambda i: d.labels[i])
-        head = d.name + "{{" + ",".join(f'{d.labels[i]}="{{{n}}}"' for n, i in enumerate(order)) + "}} "
-        line = head + "{value}\n"
-        for key, value in sorted(series.items()):
-            out.append(line.format(*[_escape(key[i]) for i in order], value=_number(value)))
+        line = d.name + "{" + ",".join(f'{d.labels[i]}="%s"' for i in order) + "} %s\n"
+        items = sorted(series.items())
+        values = "".join(chain.from_iterable(series))  # every label value, to check for escapes at once (in C)
+        if "\\" in values or "\n" in values or '"' in values:
+            out.extend(line % (*[_escape(key[i]) for i in order], _number(v)) for key, v in items)
+        elif len(order) == 1:
+            out.extend(line % (key[0], _number(v)) for key, v in items)
+        else:
+            pick = itemgetter(*order)
+            out.extend(line % (*pick(key), _number(v)) for key, v in items)
     return "".join(out).encode()
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 
 import pytest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
@@ -13,7 +14,7 @@ from exporter import docs
 from exporter.analysis.replication import is_under_replicated, replication_factor
 from exporter.concerns import all_definitions
 from exporter.metrics import definitions as m
-from exporter.metrics import overview
+from exporter.metrics import overview, render
 from exporter.metrics.overview import overview_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
 from exporter.model import Broker, ClusterSnapshot, Partition, Topic
@@ -40,6 +41,8 @@ def test_naming_conventions_are_enforced() -> None:
 def test_undeclared_labels_are_rejected() -> None:
     with pytest.raises(ValueError, match="do not match"):
         Samples().add(overview.TOPIC_PARTITIONS, 1, topik="x")
+    with pytest.raises(ValueError, match="every key"):
+        Samples().add_series(overview.TOPIC_PARTITIONS, [("orders",), ("orders", "0")], [1, 2])
 
 
 def snapshot() -> ClusterSnapshot:
@@ -134,3 +137,13 @@ def test_the_golden_exposition_is_byte_for_byte_prometheus_clients() -> None:
     s = golden_samples()
     assert s.series_count() > 100
     assert render_text(s) == _reference(s)
+
+
+def test_numbers_are_written_as_prometheus_client_writes_them() -> None:
+    rnd = random.Random(3)
+    edges = [0.0, -0.0, 1e6, -1e6, 999999.0, 999999.9999, 1e6 + 0.5, 1234567.0, 1e15, 1e16, 1e22, 2.0**63, 5e-324]
+    specials = [float("inf"), float("-inf"), float("nan")]
+    randoms = [rnd.choice([1, -1]) * 10 ** rnd.uniform(-10, 20) for _ in range(20_000)]
+    integers = [float(rnd.randrange(0, 10 ** rnd.randrange(1, 19))) for _ in range(20_000)]
+    for v in edges + specials + randoms + integers:
+        assert render._number(v) == render._go_number(v), v  # prometheus_client.utils.floatToGoString
