@@ -151,12 +151,13 @@ def lag_samples(snap: ClusterSnapshot, history: LagHistory, cfg: LagConfig) -> S
     s.add(GROUPS, len(findings))
     for f in findings:
         _group_samples(s, f)
-    count = partition_series(snap, findings)
+    partitions = _partitions(findings)  # once: counting and rendering both need it
+    count = partition_series(snap, findings, partitions)
     exposed = cfg.per_partition and count <= cfg.max_partition_series
     s.add(PARTITION_SERIES, count)
     s.add(PER_PARTITION, 1 if exposed else 0)
     if exposed:
-        _partition_samples(s, snap, findings)
+        _partition_samples(s, snap, findings, partitions)
     return s
 
 
@@ -183,19 +184,21 @@ def _partitions(findings: tuple[GroupLag, ...]) -> set[tuple[str, int]]:
     return set().union(*(f.keys for f in findings))
 
 
-def partition_series(snap: ClusterSnapshot, findings: tuple[GroupLag, ...]) -> int:
+def partition_series(snap: ClusterSnapshot, findings: tuple[GroupLag, ...], partitions: set[tuple[str, int]]) -> int:
     """How many series _partition_samples would add: counted first so a cycle over budget builds none. Counted
     from the columns (in C), not partition by partition."""
     count = 0
     for f in findings:
         count += len(f.keys) * 3 - f.lags.count(None) - f.lag_seconds.count(None)
     ends, starts = snap.end_offsets, snap.start_offsets
-    for tp in _partitions(findings):
+    for tp in partitions:
         count += (tp in ends) + (tp in starts)
     return count
 
 
-def _partition_samples(s: Samples, snap: ClusterSnapshot, findings: tuple[GroupLag, ...]) -> None:
+def _partition_samples(
+    s: Samples, snap: ClusterSnapshot, findings: tuple[GroupLag, ...], partitions: set[tuple[str, int]]
+) -> None:
     for f in findings:
         gid = f.group.group_id
         keys = [(gid, topic, str(part)) for topic, part in f.keys]
@@ -208,7 +211,7 @@ def _partition_samples(s: Samples, snap: ClusterSnapshot, findings: tuple[GroupL
         secs = [(k, v) for k, v in zip(keys, f.lag_seconds, strict=True) if v is not None]
         if secs:
             s.add_series(LAG_SECONDS, [k for k, _ in secs], [v for _, v in secs])
-    for topic, part in sorted(_partitions(findings)):
+    for topic, part in sorted(partitions):
         hw = snap.end_offsets.get((topic, part))
         if hw is not None:
             s.add(HIGH_WATERMARK, hw, topic=topic, partition=part)
