@@ -17,6 +17,7 @@ from exporter import concerns
 from exporter.clients import AUTHENTICATE
 from exporter.collect import ClusterCollector, calls
 from exporter.config import ClusterConfig
+from exporter.interpreter import after_cycle
 from exporter.metrics.health import SNAPSHOT_AGE, HealthState, build_info_labels, health_samples
 from exporter.metrics.render import Samples, gzip_bytes, render_text
 from exporter.model import ClusterSnapshot, SourceError
@@ -118,6 +119,7 @@ class ClusterRunner:
     def _account_and_publish(self, snap: ClusterSnapshot, duration: float) -> None:
         self._account(snap, duration)
         self._publish(snap)
+        after_cycle()
 
     def _collect_and_release(self) -> ClusterSnapshot:
         try:
