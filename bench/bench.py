@@ -112,7 +112,9 @@ def fill(cluster: ZkCluster, size: Size, groups_before: int = 0) -> int:
 
 
 @contextmanager
-def exporter(bootstrap: str, interval: float, tmp: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def exporter(
+    bootstrap: str, interval: float, tmp: Path, checkout: Path = ROOT
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     port = free_port()
     cfg = {
         "web": {"listen_address": f"127.0.0.1:{port}"},
@@ -127,7 +129,10 @@ def exporter(bootstrap: str, interval: float, tmp: Path) -> Iterator[tuple[subpr
     path = tmp / "config.yaml"
     path.write_text(yaml.safe_dump(cfg))
     log = (tmp / "exporter.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "exporter", "--config", str(path)], stdout=log, stderr=log)
+    # The exporter package of `checkout` (another worktree, to compare versions on one cluster).
+    env = {**os.environ, "PYTHONPATH": str(checkout)}
+    cmd = [sys.executable, "-m", "exporter", "--config", str(path)]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=log, cwd=checkout, env=env)
     try:
         yield proc, f"http://127.0.0.1:{port}/metrics"
     finally:
@@ -257,10 +262,11 @@ HEADER = (
 )
 
 
-def run(sizes: list[Size], brokers: int, interval: float, cycles: int) -> None:
+def run(sizes: list[Size], brokers: int, interval: float, cycles: int, *, checkouts: list[Path], rounds: int) -> None:
     """One cluster per topic layout: sizes that differ only in groups (in ascending order) share it, each adding
-    its groups to the ones before, and each measured by a fresh exporter process."""
-    print(HEADER, flush=True)
+    its groups to the ones before, and each measured by a fresh exporter process: `rounds` times per checkout,
+    the checkouts taking turns (the machine's speed drifts; interleaving shares the drift)."""
+    print(("| checkout " if len(checkouts) > 1 else "") + HEADER, flush=True)
     layouts: dict[tuple[int, int], list[Size]] = {}
     for size in sizes:
         layouts.setdefault((size.topics, size.partitions), []).append(size)
@@ -272,17 +278,17 @@ def run(sizes: list[Size], brokers: int, interval: float, cycles: int) -> None:
                 groups = fill(cluster, size, before)
                 before = size.groups
                 print(f"<!-- {size}: filled in {time.monotonic() - started:.0f}s, {groups} groups -->", flush=True)
-                with (
-                    tempfile.TemporaryDirectory() as tmp,
-                    exporter(cluster.bootstrap_servers, interval, Path(tmp)) as (
-                        proc,
-                        url,
-                    ),
-                ):
-                    m = asyncio.run(measure(proc, url, size, groups=groups, interval=interval, cycles=cycles))
-                print(row(size, m), flush=True)
-                reqs = ", ".join(f"{k} {v}" for k, v in m["requests"].items())
-                print(f"<!-- requests per cycle: {reqs} -->", flush=True)
+                for _ in range(rounds):
+                    for checkout in checkouts:
+                        with (
+                            tempfile.TemporaryDirectory() as tmp,
+                            exporter(cluster.bootstrap_servers, interval, Path(tmp), checkout) as (proc, url),
+                        ):
+                            m = asyncio.run(measure(proc, url, size, groups=groups, interval=interval, cycles=cycles))
+                        label = f"| {checkout.name} " if len(checkouts) > 1 else ""
+                        print(label + row(size, m), flush=True)
+                        reqs = ", ".join(f"{k} {v}" for k, v in m["requests"].items())
+                        print(f"<!-- requests per cycle: {reqs} -->", flush=True)
 
 
 def main() -> None:
@@ -297,6 +303,13 @@ def main() -> None:
     ap.add_argument("--cycles", type=int, default=5, help="cycles measured under scrape load")
     ap.add_argument("--sizes", action="store_true", help="1k, 3k, 10k partitions x 100, 300, 1,000 groups")
     ap.add_argument("--synthetic", action="store_true", help="no Kafka: bench/synthetic.py at its default size")
+    ap.add_argument(
+        "--checkout",
+        type=Path,
+        action="append",
+        help="a checkout (e.g. a git worktree) whose exporter to measure; repeat to compare, taking turns",
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="measurements per checkout and size")
     args = ap.parse_args()
     if args.synthetic:
         subprocess.run([sys.executable, str(ROOT / "bench" / "synthetic.py")], check=True)
@@ -306,7 +319,8 @@ def main() -> None:
         sizes = [Size(p // 50, 50, g, args.partitions_per_group) for p in (1000, 3000, 10000) for g in (100, 300, 1000)]
     else:
         sizes = [Size(args.topics, args.partitions, args.groups, args.partitions_per_group)]
-    run(sizes, args.brokers, args.interval, args.cycles)
+    checkouts = [c.resolve() for c in args.checkout] if args.checkout else [ROOT]
+    run(sizes, args.brokers, args.interval, args.cycles, checkouts=checkouts, rounds=args.rounds)
 
 
 if __name__ == "__main__":
