@@ -194,18 +194,25 @@ async def measure(
             assert time.monotonic() < deadline, "the exporter never saw the whole cluster"
         await asyncio.sleep(interval)
         out["rss_idle"] = rss_mib(proc.pid)
-        # Collection alone (no scrape but one per cycle, to count them): CPU per cycle over 3 cycles.
-        cpu0 = cpu_seconds(proc.pid)
+        # Collection alone: process CPU over 5 whole cycles, from the end of one to the end of the fifth after it
+        # (found by polling the cycle counter, finely only around the two ends), so neither a partial cycle nor
+        # the polling scrapes are counted as the collection's.
+        cycles_alone = 5
+
+        async def cycle_end(after: float) -> tuple[float, float, str]:
+            while True:
+                _, body = await get(session, url)
+                text = str(body)
+                done = value(text, "kafka_exporter_collection_cycles_total") or 0
+                if done > after:
+                    return done, cpu_seconds(proc.pid), text
+                await asyncio.sleep(0.2)
+
         _, body = await get(session, url)
-        first = value(str(body), "kafka_exporter_collection_cycles_total") or 0
-        while True:
-            await asyncio.sleep(interval / 2)
-            _, body = await get(session, url)
-            idle_cycles = (value(str(body), "kafka_exporter_collection_cycles_total") or 0) - first
-            if idle_cycles >= 3:
-                break
-        out["cpu_idle_per_cycle"] = (cpu_seconds(proc.pid) - cpu0) / idle_cycles
-        text = str(body)
+        first, cpu0, _ = await cycle_end(value(str(body), "kafka_exporter_collection_cycles_total") or 0)
+        await asyncio.sleep(interval * cycles_alone - 2)
+        last, cpu1, text = await cycle_end(first + cycles_alone - 1)
+        out["cpu_idle_per_cycle"] = (cpu1 - cpu0) / (last - first)
         # Cycles with the scrape load: sequential scrapes, then bursts of 10 concurrent ones, through `cycles`.
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         cycles0 = value(text, "kafka_exporter_collection_cycles_total") or 0
