@@ -9,11 +9,10 @@ import json
 import logging
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
-
-from aiohttp import web
 
 from exporter import __version__
 from exporter.analysis.drain_plan import plan_drain
@@ -26,12 +25,14 @@ from exporter.interpreter import tune_for_serving
 from exporter.model import ClusterSnapshot
 from exporter.redact import redact_logs
 from exporter.runner import ClusterRunner
-from exporter.server import make_app
+from exporter.serving import Feed, fork_server, listen_sockets, watch_exit
 from exporter.sources.zookeeper import quiet_connection_loop_deaths
 from exporter.web_config import WebSecurity, load_web_config, ssl_context
 
 log = logging.getLogger("exporter")
 SHUTDOWN_WAIT_SECONDS = 1.0
+# The serving process answers the requests in hand once its pipe is closed, then exits.
+SERVER_EXIT_WAIT_SECONDS = 5.0
 DEFAULT_THROTTLE = 10_000_000  # bytes/s per receiving broker, for `plan drain`'s duration estimates
 # The client libraries' own loggers: they log every retry and reconnect, which reach us as recorded errors
 # (counted, and logged once per outage); their chatter is shown only at log_level: debug.
@@ -130,47 +131,64 @@ def reload_config(path: str, runners: dict[str, ClusterRunner]) -> None:
         log.warning("config reload: cluster %s is new in %s; it is watched from the next restart", name, path)
 
 
-async def serve(cfg: Config, listen: str, path: str | None = None, web_config: str | None = None) -> None:
-    security = load_web_config(web_config) if web_config else WebSecurity()
-    try:
-        runners = {c.name: ClusterRunner(c) for c in cfg.clusters}
-    except ValueError as e:
-        raise ConfigError(f"clusters.client: {e}") from None
+def bind(listen: str) -> list[socket.socket]:
     host, _, port = listen.rpartition(":")
-    app = make_app(runners, security)
-    app_runner = web.AppRunner(app, access_log=None)
-    await app_runner.setup()
-    tls = security.tls_server_config
-    context = ssl_context(tls, Path(web_config).parent) if tls is not None and web_config else None
-    site = web.TCPSite(app_runner, host or "0.0.0.0", int(port), ssl_context=context)
     try:
-        await site.start()
-    except OSError as e:
-        await app_runner.cleanup()
-        raise ConfigError(f"web.listen_address: cannot listen on {listen}: {e.strerror}") from None
-    log.info(
-        "kafka-cluster-exporter %s listening on %s (%s%s) for clusters %s",
-        __version__,
-        listen,
-        "https" if context else "http",
-        ", basic auth" if security.basic_auth_users else "",
-        ", ".join(runners),
-    )
-    tasks = [asyncio.create_task(r.run_forever(), name=f"collect-{n}") for n, r in runners.items()]
-    stop = asyncio.Event()
+        return listen_sockets(host.strip("[]") or "0.0.0.0", int(port))
+    except (OSError, ValueError) as e:
+        why = e.strerror if isinstance(e, OSError) else f"{port!r} is not a port number"
+        raise ConfigError(f"web.listen_address: cannot listen on {listen}: {why}") from None
+
+
+async def serve(cfg: Config, listen: str, feed: Feed, path: str | None = None, how: str = "http") -> int:
+    """Collect in the background and feed the serving process (forked already: see exporter/serving.py) until
+    SIGINT or SIGTERM (0), or until the serving process ends on its own (1: the exporter must be restarted)."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if path is not None:
-        loop.add_signal_handler(signal.SIGHUP, reload_config, path, runners)
-    await stop.wait()
-    log.info("shutting down")
-    for t in tasks:
-        t.cancel()
-    for t in tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await t
-    await app_runner.cleanup()
+    stop = asyncio.Event()
+    failed: list[str] = []
+
+    def server_ended(why: str) -> None:
+        if not stop.is_set():
+            log.error("the process serving /metrics ended (%s); exiting", why)
+            failed.append(why)
+            stop.set()
+
+    ended = watch_exit(feed.pid, loop, server_ended)
+    try:
+        try:
+            runners = {c.name: ClusterRunner(c) for c in cfg.clusters}
+        except ValueError as e:
+            raise ConfigError(f"clusters.client: {e}") from None
+        for r in runners.values():
+            feed.send(r.cfg.name, r.rendered, r.ready)
+            r.on_publish = feed.send
+        log.info(
+            "kafka-cluster-exporter %s listening on %s (%s) for clusters %s",
+            __version__,
+            listen,
+            how,
+            ", ".join(runners),
+        )
+        tasks = [asyncio.create_task(r.run_forever(), name=f"collect-{n}") for n, r in runners.items()]
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        if path is not None:
+            loop.add_signal_handler(signal.SIGHUP, reload_config, path, runners)
+        await stop.wait()
+        log.info("shutting down")
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+    finally:
+        stop.set()  # from here the serving process's end is expected
+        feed.close()  # it reads end-of-file, answers what it has in hand and exits
+        try:
+            await asyncio.wait_for(asyncio.shield(ended), SERVER_EXIT_WAIT_SECONDS)
+        except TimeoutError:
+            os.kill(feed.pid, signal.SIGKILL)
+    status = 1 if failed else 0
 
     # Kubernetes kills 30 s after SIGTERM: give in-flight collections a moment, no more. A call to a hung or
     # unreachable broker can hold its thread for a whole request timeout, and Python (asyncio.run included)
@@ -185,7 +203,8 @@ async def serve(cfg: Config, listen: str, path: str | None = None, web_config: s
     if not closed:
         log.info("exiting without waiting for calls still in flight")
         logging.shutdown()
-        os._exit(0)
+        os._exit(status)
+    return status
 
 
 def run_gate(cfg: Config, only: str | None, broker: int | None, rack: str | None) -> int:
@@ -411,12 +430,19 @@ def main(argv: list[str] | None = None) -> int:
         return run_check(cfg, args.cluster)
     try:
         web_config = getattr(args, "web_config", None)
+        security = load_web_config(web_config) if web_config else WebSecurity()
+        tls = security.tls_server_config
+        context = ssl_context(tls, Path(web_config).parent) if tls is not None and web_config else None
+        listen = args.listen or cfg.web.listen_address
+        socks = bind(listen)
         tune_for_serving()
-        asyncio.run(serve(cfg, args.listen or cfg.web.listen_address, args.config, web_config))
+        # Before any thread or Kafka client exists (see exporter/serving.py).
+        feed = fork_server(socks, context, security, [c.name for c in cfg.clusters])
+        how = ("https" if context else "http") + (", basic auth" if security.basic_auth_users else "")
+        return asyncio.run(serve(cfg, listen, feed, args.config, how))
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

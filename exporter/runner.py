@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import gzip
 import logging
 import random
 import threading
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from exporter import concerns
@@ -29,11 +30,36 @@ log = logging.getLogger(__name__)
 AUTH_BACKOFF_MAX_SECONDS = 300.0
 
 
-@dataclass(frozen=True)
 class Rendered:
-    text: bytes
-    gzipped: bytes
-    data_taken_at: float | None  # start of the successful cycle whose data this is; None if none yet
+    """A cluster's metrics as rendered once per cycle: gzip-compressed once (Prometheus asks for gzip), the
+    plain text kept or, where only the compressed bytes were sent (the serving process), decompressed when
+    first asked for. Only the snapshot age is computed per scrape."""
+
+    __slots__ = ("_text", "data_taken_at", "gzipped")
+
+    def __init__(self, text: bytes | None, gzipped: bytes, data_taken_at: float | None) -> None:
+        self._text = text
+        self.gzipped = gzipped
+        self.data_taken_at = data_taken_at  # start of the successful cycle whose data this is; None if none yet
+
+    @property
+    def text(self) -> bytes:
+        if self._text is None:
+            self._text = gzip.decompress(self.gzipped)
+        return self._text
+
+    def body(self, gzipped: bool) -> bytes:
+        """The last rendered metrics plus the snapshot age, which only scrape time knows."""
+        tail = b""
+        if self.data_taken_at is not None:
+            age = Samples()
+            age.add(SNAPSHOT_AGE, max(0.0, time.time() - self.data_taken_at))
+            tail = render_text(age)
+        if gzipped:
+            # Concatenated gzip members form one valid gzip stream (RFC 1952), so the big part is
+            # compressed once per cycle and only the small tail per scrape.
+            return self.gzipped + (gzip_bytes(tail) if tail else b"")
+        return self.text + tail
 
 
 class ClusterRunner:
@@ -50,6 +76,9 @@ class ClusterRunner:
         # Each concern's history between cycles (e.g. lag: (time, high watermark) samples per partition).
         self.history: dict[str, Any] = {c.name: c.history() for c in self.concerns}
         self.rendered = Rendered(b"", b"", None)
+        # Called with each new rendering (cluster name, rendering, ready) from the publishing thread: how the
+        # serving process (exporter/serving.py) is fed.
+        self.on_publish: Callable[[str, Rendered, bool], None] | None = None
         self._outages = OutageLog(cfg.name, log)
         # Concerns that failed in the last cycle (their trace was logged) and in this one so far.
         self._failing: set[str] = set()
@@ -77,18 +106,7 @@ class ClusterRunner:
         return self.health.last_success is not None
 
     def exposition(self, gzip: bool) -> bytes:
-        """The last rendered metrics plus the snapshot age, which only scrape time knows."""
-        r = self.rendered
-        tail = b""
-        if r.data_taken_at is not None:
-            age = Samples()
-            age.add(SNAPSHOT_AGE, max(0.0, time.time() - r.data_taken_at))
-            tail = render_text(age)
-        if gzip:
-            # Concatenated gzip members form one valid gzip stream (RFC 1952), so the big part is
-            # compressed once per cycle and only the small tail per scrape.
-            return r.gzipped + (gzip_bytes(tail) if tail else b"")
-        return r.text + tail
+        return self.rendered.body(gzip)
 
     async def run_once(self) -> ClusterSnapshot:
         col = self.cfg.collection
@@ -191,7 +209,11 @@ class ClusterRunner:
     def _publish(self, snap: ClusterSnapshot) -> None:
         text = render_text(self.render(snap))
         data_at = snap.taken_at if snap.brokers is not None else self.health.last_success
-        self.rendered = Rendered(text, gzip_bytes(text), data_at)
+        # Only the compressed bytes are kept: the process serving /metrics is sent those, and nothing in this one
+        # reads the text but tests (decompressed when asked).
+        self.rendered = Rendered(None, gzip_bytes(text), data_at)
+        if self.on_publish is not None:
+            self.on_publish(self.cfg.name, self.rendered, self.ready)
 
     async def run_forever(self) -> None:
         while True:

@@ -1,10 +1,13 @@
 """HTTP: /metrics (last rendered exposition, per cluster), /healthz, /ready, and a landing page.
-Handlers only read what the runners rendered; none of them calls Kafka."""
+Handlers only read what the runners rendered; none of them calls Kafka. The exporter serves this app from a
+process of its own (exporter/serving.py); tests also serve it in-process from ClusterRunners."""
 
 from __future__ import annotations
 
 import html
 import logging
+from collections.abc import Mapping
+from typing import Protocol
 from urllib.parse import quote
 
 from aiohttp import web
@@ -12,13 +15,22 @@ from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 
 from exporter import __version__
-from exporter.runner import ClusterRunner
 from exporter.web_config import WebSecurity, middleware
 
-RUNNERS = web.AppKey[dict[str, ClusterRunner]]("runners")
+
+class Exposed(Protocol):
+    """One cluster as the handlers see it: a ClusterRunner, or what the serving process was sent of one."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    def exposition(self, gzip: bool) -> bytes: ...
 
 
-def _pick(request: web.Request) -> ClusterRunner:
+RUNNERS = web.AppKey[Mapping[str, Exposed]]("runners")
+
+
+def _pick(request: web.Request) -> Exposed:
     runners = request.app[RUNNERS]
     name = request.query.get("cluster")
     if name is None:
@@ -77,7 +89,7 @@ class _ClientErrors(logging.Filter):
         return True
 
 
-def make_app(runners: dict[str, ClusterRunner], security: WebSecurity | None = None) -> web.Application:
+def make_app(runners: Mapping[str, Exposed], security: WebSecurity | None = None) -> web.Application:
     """The app; with `security` (--web.config.file), basic auth on every path but /healthz and /ready, and its
     extra response headers (TLS is the listening socket's: see cli.serve)."""
     app = web.Application(middlewares=[middleware(security)] if security is not None else [])
