@@ -2,7 +2,9 @@
 separate process (`python -m exporter`), scraped over HTTP. Prints one row per size: collection cycle wall time
 (median of the exporter's own kafka_exporter_last_cycle_duration_seconds) and CPU per cycle, Kafka requests per
 cycle by API, series exposed, /metrics latency (sequential, and 10 concurrent clients, both while cycles run),
-CPU seconds per minute, RSS idle (before any scrape) and after the scrape load.
+CPU seconds per minute, memory idle (before any scrape) and after the scrape load. CPU and memory are the
+exporter's two processes' (the collector and the /metrics server it forks): memory both as counted once (PSS sum)
+and as each process's RSS.
 
     .venv/bin/python bench/bench.py --topics 40 --partitions 50 --groups 300
     .venv/bin/python bench/bench.py --sizes            # 1k, 3k, 10k partitions x 100, 300, 1,000 groups
@@ -24,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,16 +63,30 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def tree(pid: int) -> list[int]:
+    """The exporter's processes: itself and the process serving /metrics it forks (exporter/serving.py)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid] + [int(c) for c in children]
+
+
 def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK  # utime + stime
+    total = 0
+    for p in tree(pid):
+        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / CLK
 
 
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def memory_mib(pid: int) -> tuple[float, list[float]]:
+    """The processes' memory counted once (the sum of their proportional set sizes: a page the fork shares is
+    split between them, as a container's memory limit counts it once) and each one's RSS (which counts shared
+    pages in full in each)."""
+    pss, rss = 0, []
+    for p in tree(pid):
+        fields = dict(line.split(":", 1) for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines()[1:])
+        pss += int(fields["Pss"].split()[0])
+        rss.append(int(fields["Rss"].split()[0]) / 1024)
+    return pss / 1024, rss
 
 
 def fill(cluster: ZkCluster, size: Size, groups_before: int = 0) -> int:
@@ -155,10 +171,10 @@ class Body:
     would be counted as the exporter's latency."""
 
     def __init__(self, raw: bytes, gzipped: bool) -> None:
-        self._raw, self._gzipped = raw, gzipped
+        self.raw, self._gzipped = raw, gzipped
 
     def __str__(self) -> str:
-        return (gzip.decompress(self._raw) if self._gzipped else self._raw).decode()
+        return (gzip.decompress(self.raw) if self._gzipped else self.raw).decode()
 
 
 async def get(session: aiohttp.ClientSession, url: str) -> tuple[float, Body]:
@@ -193,7 +209,7 @@ async def measure(
                 break
             assert time.monotonic() < deadline, "the exporter never saw the whole cluster"
         await asyncio.sleep(interval)
-        out["rss_idle"] = rss_mib(proc.pid)
+        out["mem_idle"] = memory_mib(proc.pid)
         # Collection alone: process CPU over 5 whole cycles, from the end of one to the end of the fifth after it
         # (found by polling the cycle counter, finely only around the two ends), so neither a partial cycle nor
         # the polling scrapes are counted as the collection's.
@@ -216,25 +232,20 @@ async def measure(
         # Cycles with the scrape load: sequential scrapes, then bursts of 10 concurrent ones, through `cycles`.
         cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
         cycles0 = value(text, "kafka_exporter_collection_cycles_total") or 0
-        seq: list[float] = []
-        conc: list[float] = []
         durations: list[float] = []
-        while True:
-            for _ in range(20):
-                ms, body = await get(session, url)
-                seq.append(ms)
+
+        def cycles_done(body: Body) -> bool:
+            nonlocal text
             text = str(body)
-            burst = await asyncio.gather(*(get(session, url) for _ in range(10)))
-            conc += [ms for ms, _ in burst]
             d = value(text, "kafka_exporter_last_cycle_duration_seconds")
             if d is not None:
                 durations.append(d)
-            done = (value(text, "kafka_exporter_collection_cycles_total") or 0) - cycles0
-            if done >= cycles:
-                break
-            await asyncio.sleep(0.2)
+            return (value(text, "kafka_exporter_collection_cycles_total") or 0) - cycles0 >= cycles
+
+        seq, conc, body = await scrape_load(session, url, cycles_done)
+        done = (value(text, "kafka_exporter_collection_cycles_total") or 0) - cycles0
         elapsed, cpu = time.monotonic() - t0, cpu_seconds(proc.pid) - cpu0
-        out["rss_load"] = rss_mib(proc.pid)
+        out["mem_load"] = memory_mib(proc.pid)
         out["cycle_wall"] = statistics.median(durations)
         out["cpu_per_cycle"] = cpu / done
         out["cpu_per_min"] = cpu / elapsed * 60
@@ -246,7 +257,51 @@ async def measure(
             for m in re.finditer(r'kafka_exporter_last_cycle_requests\{[^}]*api="([^"]+)"[^}]*\} (\S+)', text)
         }
         out["requests"] = {k: int(v) for k, v in sorted(requests.items()) if v}
+        out["floor"] = await floor(session, body, elapsed)
     return out
+
+
+async def scrape_load(
+    session: aiohttp.ClientSession, url: str, enough: Callable[[Body], bool]
+) -> tuple[list[float], list[float], Body]:
+    """Latencies (ms) of 20 sequential scrapes then a burst of 10 concurrent ones, over and over until `enough`
+    says so of the last body."""
+    seq: list[float] = []
+    conc: list[float] = []
+    while True:
+        for _ in range(20):
+            ms, body = await get(session, url)
+            seq.append(ms)
+        burst = await asyncio.gather(*(get(session, url) for _ in range(10)))
+        conc += [ms for ms, _ in burst]
+        if enough(body):
+            return seq, conc, body
+        await asyncio.sleep(0.2)
+
+
+async def floor(session: aiohttp.ClientSession, body: Body, seconds: float) -> tuple[float, float]:
+    """p99 (ms) sequential and 10 concurrent of bench/static_server.py serving the exporter's last body, under
+    the same load for as long, beside the cluster and the exporter's collection: the machine's floor (on 2
+    cores, the brokers of a larger cluster take more of them, and every server's p99 rises with them)."""
+    port = free_port()
+    with tempfile.NamedTemporaryFile() as f:
+        f.write(body.raw)
+        f.flush()
+        server = subprocess.Popen([sys.executable, str(ROOT / "bench" / "static_server.py"), str(port), f.name])
+        try:
+            url = f"http://127.0.0.1:{port}/metrics"
+            while True:
+                try:
+                    await get(session, url)
+                    break
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.2)
+            until = time.monotonic() + seconds
+            seq, conc, _ = await scrape_load(session, url, lambda _: time.monotonic() >= until)
+        finally:
+            server.terminate()
+            server.wait(10)
+    return pct(seq, 0.99), pct(conc, 0.99)
 
 
 def row(size: Size, m: dict[str, Any]) -> str:
@@ -256,16 +311,20 @@ def row(size: Size, m: dict[str, Any]) -> str:
         f"| {size.total:,} | {m['groups']:,} x {size.per_group} | {m['series']:,} | {m['cycle_wall']:.2f} s | "
         f"{m['cpu_idle_per_cycle']:.2f} s | {m['cpu_per_cycle']:.2f} s | {reqs} | "
         f"{s[0]:.1f} / {s[1]:.1f} / {s[2]:.1f} ms | "
-        f"{c[0]:.1f} / {c[1]:.1f} / {c[2]:.1f} ms | {m['cpu_per_min']:.1f} s | "
-        f"{m['rss_idle']:.0f} / {m['rss_load']:.0f} MiB |"
+        f"{c[0]:.1f} / {c[1]:.1f} / {c[2]:.1f} ms | {m['floor'][0]:.1f} / {m['floor'][1]:.1f} ms | "
+        f"{m['cpu_per_min']:.1f} s | "
+        f"{m['mem_idle'][0]:.0f} / {m['mem_load'][0]:.0f} MiB | "
+        f"{' + '.join(f'{r:.0f}' for r in m['mem_idle'][1])} / {' + '.join(f'{r:.0f}' for r in m['mem_load'][1])} MiB |"
     )
 
 
 HEADER = (
     "| partitions | groups x partitions each | series | cycle (median) | CPU per cycle, collection alone "
     "| process CPU per cycle under scrape load | requests per cycle | "
-    "/metrics p50 / p99 / max | 10 concurrent p50 / p99 / max | CPU per minute | RSS idle / under load |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|"
+    "/metrics p50 / p99 / max | 10 concurrent p50 / p99 / max | floor: static server p99 / 10 concurrent | "
+    "CPU per minute | memory idle / under load "
+    "(PSS, both processes) | RSS idle / under load (collector + server) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
